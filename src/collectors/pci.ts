@@ -1,0 +1,89 @@
+import { errorMessage, isMissing } from '../host/fs.js';
+import { loadPciIds } from '../host/pciids.js';
+import { listPciAddresses, readPciDevice, type PciDeviceAttributes } from '../host/sysfs-pci.js';
+import { lookupPciNames, type PciIds, type PciNames } from '../parse/pciids.js';
+import type { CollectorDefinition } from './types.js';
+
+export interface PciDevice extends PciDeviceAttributes, PciNames {
+  vfioBound: boolean;
+}
+
+export interface PciFacts {
+  devices: PciDevice[];
+}
+
+declare module './types.js' {
+  interface FactsByCollector {
+    pci: PciFacts;
+  }
+}
+
+/** vfio-pci and the vendor variant drivers (mlx5_vfio_pci, nvgrace_gpu_vfio_pci, ...) all carry `vfio`. */
+export const isVfioDriver = (driver: string | undefined): boolean => driver !== undefined && driver.includes('vfio');
+
+export const pciCollector: CollectorDefinition<'pci'> = {
+  name: 'pci',
+  description: 'PCI devices: ids, names, bound driver, driver_override',
+  defaultEnabled: true,
+  create(_settings, log) {
+    let pciIds: Promise<PciIds> | undefined;
+    return {
+      async collect({ paths }) {
+        pciIds ??= loadPciIds(paths).then(({ ids, file }) => {
+          if (!file) log.warn('pci.ids not found; device names will be empty', { collector: 'pci' });
+          return ids;
+        });
+        const ids = await pciIds;
+        const errors: string[] = [];
+        const devices: PciDevice[] = [];
+        for (const address of await listPciAddresses(paths)) {
+          try {
+            const attributes = await readPciDevice(paths, address);
+            devices.push({
+              ...attributes,
+              ...lookupPciNames(ids, attributes.vendorId, attributes.deviceId, attributes.classId),
+              vfioBound: isVfioDriver(attributes.driver),
+            });
+          } catch (error) {
+            // A device removed while we read it (hot-unplug, SR-IOV VFs torn down) is not an error.
+            if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci', device: address });
+            else errors.push(`${address}: ${errorMessage(error)}`);
+          }
+        }
+        return { facts: { devices }, errors };
+      },
+    };
+  },
+  render({ devices }, sink) {
+    const info = sink.gauge('vfio_pci_device_info', 'PCI device identity; value is always 1.', [
+      'pci_address', 'vendor_id', 'device_id', 'subsystem_vendor_id', 'subsystem_device_id', 'class_id',
+      'revision', 'vendor_name', 'device_name', 'class_name', 'iommu_group', 'numa_node',
+    ]);
+    const driver = sink.gauge('vfio_pci_device_driver_info', 'Driver bound to the PCI device ("none" when unbound).', ['pci_address', 'driver']);
+    const vfioBound = sink.gauge('vfio_pci_device_vfio_bound', '1 when the device is bound to vfio-pci or a vfio variant driver.', ['pci_address']);
+    const override = sink.gauge('vfio_pci_device_driver_override_info', 'driver_override set on the PCI device; value is always 1.', ['pci_address', 'driver_override']);
+    for (const device of devices) {
+      const pci_address = device.address;
+      info(
+        {
+          pci_address,
+          vendor_id: device.vendorId,
+          device_id: device.deviceId,
+          subsystem_vendor_id: device.subsystemVendorId,
+          subsystem_device_id: device.subsystemDeviceId,
+          class_id: device.classId,
+          revision: device.revision,
+          vendor_name: device.vendorName,
+          device_name: device.deviceName,
+          class_name: device.className,
+          iommu_group: device.iommuGroup ?? '',
+          numa_node: device.numaNode,
+        },
+        1,
+      );
+      driver({ pci_address, driver: device.driver ?? 'none' }, 1);
+      vfioBound({ pci_address }, device.vfioBound ? 1 : 0);
+      if (device.driverOverride !== undefined) override({ pci_address, driver_override: device.driverOverride }, 1);
+    }
+  },
+};

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { parseFlags, type Config } from './cli/flags.js';
+import { startExporter } from './exporter.js';
+import { errorMessage } from './host/fs.js';
+import { createLogger } from './log.js';
+import { intervalToCron } from './sampler.js';
+import { buildInfo } from './version.js';
+
+const fail = (message: string, code: number): number => {
+  process.stderr.write(`vfio-exporter: ${message}\n`);
+  return code;
+};
+
+async function main(): Promise<number | undefined> {
+  let config: Config;
+  try {
+    const result = parseFlags(process.argv.slice(2), process.env);
+    if (result.kind === 'help') {
+      process.stdout.write(result.text + '\n');
+      return 0;
+    }
+    if (result.kind === 'version') {
+      process.stdout.write(`vfio-exporter ${buildInfo.version} (revision ${buildInfo.revision}, node ${buildInfo.nodejs})\n`);
+      return 0;
+    }
+    config = result.config;
+    intervalToCron(config.sampleIntervalSeconds);
+  } catch (error) {
+    return fail(errorMessage(error), 2);
+  }
+  const log = createLogger(config.logLevel, config.logFormat);
+  switch (config.command) {
+    case 'serve': {
+      const exporter = await startExporter(config, log);
+      const shutdown = (signal: string): void => {
+        log.info('shutting down', { signal });
+        void exporter.close().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      return undefined;
+    }
+    default:
+      return fail(`command ${config.command} is not available in this build`, 2);
+  }
+}
+
+main().then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = fail(errorMessage(error), 1);
+  },
+);

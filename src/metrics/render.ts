@@ -1,0 +1,45 @@
+import { Registry } from 'prom-client';
+import type { AnyCollectorDefinition, CollectorDefinition, CollectorName, Snapshot } from '../collectors/types.js';
+import { createSink } from './sink.js';
+
+export interface BuildInfo {
+  version: string;
+  revision: string;
+  nodejs: string;
+}
+
+const renderFacts = <Name extends CollectorName>(
+  definition: CollectorDefinition<Name>,
+  snapshot: Snapshot,
+  sink: ReturnType<typeof createSink>,
+): void => {
+  const facts = snapshot.facts[definition.name];
+  if (facts !== undefined) definition.render(facts, sink);
+};
+
+/**
+ * Renders one snapshot to the text exposition format. Called once per sample, so a scrape only
+ * concatenates strings: /metrics never waits on host I/O or on metric construction.
+ */
+export async function renderSnapshot(
+  snapshot: Snapshot,
+  definitions: readonly AnyCollectorDefinition[],
+  build: BuildInfo,
+): Promise<string> {
+  const registry = new Registry();
+  const sink = createSink(registry);
+  for (const definition of definitions) renderFacts(definition as CollectorDefinition<CollectorName>, snapshot, sink);
+
+  const success = sink.gauge('vfio_collector_success', '1 when the collector ran without errors in the last sample.', ['collector']);
+  const duration = sink.gauge('vfio_collector_duration_seconds', 'How long the collector took in the last sample.', ['collector']);
+  for (const outcome of snapshot.outcomes) {
+    success({ collector: outcome.name }, outcome.success ? 1 : 0);
+    duration({ collector: outcome.name }, outcome.durationSeconds);
+  }
+  sink.gauge('vfio_last_sample_timestamp_seconds', 'When the last sample started, seconds since the epoch.')({}, snapshot.takenAtMs / 1000);
+  sink.gauge('vfio_exporter_build_info', 'Exporter build; value is always 1.', ['version', 'revision', 'nodejs'])(
+    { version: build.version, revision: build.revision, nodejs: build.nodejs },
+    1,
+  );
+  return registry.metrics();
+}

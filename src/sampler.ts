@@ -1,0 +1,128 @@
+import { performance } from 'node:perf_hooks';
+import cron, { type ScheduledTask } from 'node-cron';
+import { errorMessage } from './host/fs.js';
+import type { HostPaths } from './host/paths.js';
+import type { Logger } from './log.js';
+import type {
+  AnyCollectorDefinition,
+  CollectorDefinition,
+  CollectorInstance,
+  CollectorName,
+  CollectorOutcome,
+  CollectorSettings,
+  FactsByCollector,
+  Snapshot,
+} from './collectors/types.js';
+import { renderSnapshot, type BuildInfo } from './metrics/render.js';
+
+interface ActiveCollector<Name extends CollectorName> {
+  definition: CollectorDefinition<Name>;
+  instance: CollectorInstance<FactsByCollector[Name]>;
+}
+
+type AnyActiveCollector = { [Name in CollectorName]: ActiveCollector<Name> }[CollectorName];
+
+export interface SamplerOptions {
+  collectors: readonly AnyCollectorDefinition[];
+  paths: HostPaths;
+  settings: CollectorSettings;
+  log: Logger;
+  build: BuildInfo;
+}
+
+export interface Sample {
+  snapshot: Snapshot;
+  /** The snapshot in the text exposition format, rendered once when the sample was taken. */
+  text: string;
+}
+
+const activate = <Name extends CollectorName>(
+  definition: CollectorDefinition<Name>,
+  settings: CollectorSettings,
+  log: Logger,
+): ActiveCollector<Name> => ({ definition, instance: definition.create(settings, log) });
+
+async function runCollector<Name extends CollectorName>(
+  { definition, instance }: ActiveCollector<Name>,
+  context: Parameters<CollectorInstance<unknown>['collect']>[0],
+  facts: Partial<FactsByCollector>,
+): Promise<CollectorOutcome> {
+  const started = performance.now();
+  let errors: string[];
+  try {
+    const collected = await instance.collect(context);
+    facts[definition.name] = collected.facts;
+    errors = collected.errors;
+  } catch (error) {
+    errors = [errorMessage(error)];
+  }
+  const durationSeconds = (performance.now() - started) / 1000;
+  for (const error of errors) context.log.error('collector problem', { collector: definition.name, err: error });
+  return { name: definition.name, success: errors.length === 0, durationSeconds, errors };
+}
+
+/**
+ * Takes snapshots: every enabled collector runs concurrently, each timed and failing alone.
+ * The latest sample is replaced atomically, so a scrape during a sample gets the previous one.
+ */
+export class Sampler {
+  private readonly active: AnyActiveCollector[];
+  private latestSample: Sample | undefined;
+  private running: Promise<Sample> | undefined;
+  private task: ScheduledTask | undefined;
+
+  constructor(private readonly options: SamplerOptions) {
+    this.active = options.collectors.map((definition) => activate(definition as CollectorDefinition<CollectorName>, options.settings, options.log) as AnyActiveCollector);
+  }
+
+  get latest(): Sample | undefined {
+    return this.latestSample;
+  }
+
+  /** Takes one sample; a call while one is running joins it instead of starting another. */
+  sample(): Promise<Sample> {
+    this.running ??= this.takeSample().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async takeSample(): Promise<Sample> {
+    const takenAtMs = Date.now();
+    const facts: Partial<FactsByCollector> = {};
+    const context = { paths: this.options.paths, log: this.options.log, settings: this.options.settings, previous: this.latestSample?.snapshot };
+    const outcomes = await Promise.all(this.active.map((collector) => runCollector(collector as ActiveCollector<CollectorName>, context, facts)));
+    const snapshot: Snapshot = { takenAtMs, outcomes, facts };
+    const sample = { snapshot, text: await renderSnapshot(snapshot, this.options.collectors, this.options.build) };
+    this.latestSample = sample;
+    return sample;
+  }
+
+  /** Samples now and then on the cron schedule; a tick that finds a sample still running is skipped. */
+  start(cronExpression: string): void {
+    void this.sample().catch((error: unknown) => this.options.log.error('sample failed', { err: errorMessage(error) }));
+    this.task = cron.schedule(cronExpression, () => {
+      if (this.running) {
+        this.options.log.warn('previous sample still running; skipping this tick');
+        return;
+      }
+      void this.sample().catch((error: unknown) => this.options.log.error('sample failed', { err: errorMessage(error) }));
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.task?.stop();
+    await this.running?.catch(() => undefined);
+    await Promise.all(this.active.map((collector) => collector.instance.close?.()));
+  }
+}
+
+/** node-cron expression for an interval: seconds that divide a minute, or minutes that divide an hour. */
+export function intervalToCron(seconds: number): string {
+  if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 60 && 60 % seconds === 0)
+    return seconds === 60 ? '0 * * * * *' : `*/${seconds} * * * * *`;
+  const minutes = seconds / 60;
+  if (Number.isInteger(minutes) && minutes >= 1 && minutes <= 60 && 60 % minutes === 0)
+    return minutes === 60 ? '0 0 * * * *' : `0 */${minutes} * * * *`;
+  throw new Error(`interval ${seconds}s must divide a minute (1s..60s) or an hour (1m..60m) evenly`);
+}

@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseFlags, type Config } from '../../src/cli/flags.js';
+import { createSampler } from '../../src/exporter.js';
+import { createProcessRegistry } from '../../src/metrics/process.js';
+import { createApp } from '../../src/server.js';
+import type { Sample, Sampler } from '../../src/sampler.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type express from 'express';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const fixturesDir = path.join(repoRoot, 'test/fixtures');
+export const hostDir = (host: string): string => path.join(fixturesDir, 'hosts', host);
+
+/** The `--path.*` flags that point the exporter at a fixture host. */
+export const fixtureFlags = (host: string): string[] => {
+  const root = hostDir(host);
+  return [
+    `--path.sysfs=${root}/sys`,
+    `--path.procfs=${root}/proc`,
+    `--path.rootfs=${root}/root`,
+    `--path.kmsg=${root}/kmsg`,
+    `--path.pci-ids=${fixturesDir}/pci.ids`,
+    // Inventory comes from the machine running the tests, not the fixture.
+    '--no-collector.host',
+  ];
+};
+
+export function configFor(argv: string[]): Config {
+  const result = parseFlags(argv, {});
+  if (result.kind !== 'config') throw new Error(`not a config: ${result.kind}`);
+  return result.config;
+}
+
+export interface SampledApp {
+  app: express.Express;
+  sampler: Sampler;
+  sample: Sample;
+}
+
+/** An app on a fixture host with one sample taken, for supertest. */
+export async function sampledApp(argv: string[], log: Logger = silentLogger): Promise<SampledApp> {
+  const config = configFor(argv);
+  const sampler = createSampler(config, log);
+  const sample = await sampler.sample();
+  const processRegistry = createProcessRegistry();
+  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log });
+  return { app, sampler, sample };
+}
+
+/** Collects log lines, for tests that assert what a failure logs. */
+export function memoryLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const record = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => {
+    lines.push(`${level} ${msg} ${JSON.stringify(fields)}`);
+  };
+  return { log: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') }, lines };
+}
+
+export function findBinary(name: string): string {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error(`${name} is not installed: run scripts/install-test-deps.sh (Debian packages the tests need)`);
+  }
+}
+
+/** Lines of one series family, e.g. every `vfio_iommu_group_viable{...} v` line. */
+export const seriesLines = (text: string, name: string): string[] =>
+  text.split('\n').filter((line) => line.startsWith(name + '{') || line.startsWith(name + ' '));

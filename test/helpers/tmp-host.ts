@@ -1,0 +1,29 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { fixturesDir, hostDir } from './fixtures.js';
+
+const created: string[] = [];
+
+afterEach(() => {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A writable copy of a fixture host, removed after the test; symlinks are copied as links. */
+export function copyHost(host: string): { root: string; flags: string[] } {
+  const root = mkdtempSync(path.join(os.tmpdir(), `vfio-${host}-`));
+  created.push(root);
+  cpSync(hostDir(host), root, { recursive: true, verbatimSymlinks: true });
+  return {
+    root,
+    flags: [
+      `--path.sysfs=${root}/sys`,
+      `--path.procfs=${root}/proc`,
+      `--path.rootfs=${root}/root`,
+      `--path.kmsg=${root}/kmsg`,
+      `--path.pci-ids=${fixturesDir}/pci.ids`,
+      '--no-collector.host',
+    ],
+  };
+}

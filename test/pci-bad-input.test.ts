@@ -1,0 +1,89 @@
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
+import { copyHost } from './helpers/tmp-host.js';
+
+const sysDevice = (root: string, address: string): string => path.join(root, 'sys/bus/pci/devices', address);
+
+async function scrapeWithLog(flags: string[]) {
+  const { log, lines } = memoryLogger();
+  const { app } = await sampledApp(flags, log);
+  const { text } = await request(app).get('/metrics').expect(200);
+  return { text, errors: lines.filter((line) => line.startsWith('error')) };
+}
+
+describe('pci and iommu collectors on bad input', () => {
+  it('a missing sysfs root: pci and iommu report failure with one line each, the exporter keeps serving', async () => {
+    const { flags } = copyHost('suprox');
+    const { text, errors } = await scrapeWithLog([...flags, '--path.sysfs=/nonexistent/sys']);
+    expect(text).toContain('vfio_collector_success{collector="pci"} 0');
+    expect(text).toContain('vfio_collector_success{collector="iommu"} 0');
+    expect(seriesLines(text, 'vfio_pci_device_info')).toEqual([]);
+    // A wrong path must not read as "IOMMU disabled".
+    expect(seriesLines(text, 'vfio_iommu_enabled')).toEqual([]);
+    expect(text).toContain('vfio_exporter_build_info');
+    expect(errors).toHaveLength(2);
+    expect(errors.join('\n')).toContain('/nonexistent/sys/bus/pci/devices');
+  });
+
+  it('an unreadable sysfs device directory: pci reports failure, the other devices and iommu are still there', async () => {
+    const { root, flags } = copyHost('suprox');
+    const target = path.join(root, 'sys/devices/pci0000:00/0000:00:1f.4');
+    // Root reads through permissions, so make the attribute a directory: read() then fails with EISDIR.
+    rmSync(path.join(target, 'vendor'));
+    symlinkSync('.', path.join(target, 'vendor'));
+    const { text, errors } = await scrapeWithLog(flags);
+    expect(text).toContain('vfio_collector_success{collector="pci"} 0');
+    expect(text).toContain('vfio_collector_success{collector="iommu"} 1');
+    expect(seriesLines(text, 'vfio_pci_device_info')).toHaveLength(26);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/0000:00:1f\.4: .*EISDIR/);
+  });
+
+  it('a garbage class file: that device is skipped with one log line, pci and iommu report failure', async () => {
+    const { root, flags } = copyHost('suprox');
+    writeFileSync(path.join(sysDevice(root, '0000:00:14.0'), 'class'), 'garbage\n');
+    const { text, errors } = await scrapeWithLog(flags);
+    expect(text).toContain('vfio_collector_success{collector="pci"} 0');
+    expect(text).not.toContain('pci_address="0000:00:14.0"');
+    expect(text).toContain('vfio_pci_device_driver_info{pci_address="0000:00:17.0",driver="vfio-pci"} 1');
+    expect(errors.filter((line) => line.includes('"collector":"pci"'))).toEqual([
+      expect.stringContaining('0000:00:14.0: class: not a hex value: \\"garbage\\"'),
+    ]);
+    // The iommu collector reads the same class file to tell bridges from endpoints.
+    expect(text).toContain('vfio_collector_success{collector="iommu"} 0');
+    expect(text).toContain('vfio_iommu_group_devices{iommu_group="7"} 1');
+  });
+
+  it('a dangling driver link still names the driver the kernel bound', async () => {
+    const { root, flags } = copyHost('suprox');
+    rmSync(path.join(root, 'sys/bus/pci/drivers/nvme'), { recursive: true });
+    const { text, errors } = await scrapeWithLog(flags);
+    expect(text).toContain('vfio_pci_device_driver_info{pci_address="0000:07:00.0",driver="nvme"} 1');
+    expect(errors).toEqual([]);
+  });
+
+  it('a device that disappears mid-sample is skipped without failing the collector', async () => {
+    const { root, flags } = copyHost('suprox');
+    // The bus listing still names it, but its directory is gone: what a hot-unplug during a sample looks like.
+    rmSync(path.join(root, 'sys/devices/pci0000:00/0000:00:1c.1/0000:03:00.0'), { recursive: true });
+    const { text, errors } = await scrapeWithLog(flags);
+    expect(text).not.toContain('pci_address="0000:03:00.0"');
+    expect(seriesLines(text, 'vfio_pci_device_info')).toHaveLength(26);
+    expect(text).toContain('vfio_collector_success{collector="pci"} 1');
+    expect(text).toContain('vfio_collector_success{collector="iommu"} 1');
+    expect(errors).toEqual([]);
+  });
+
+  it('an iommu group member that vanished is skipped, the rest of the groups stay', async () => {
+    const { root, flags } = copyHost('suprox');
+    symlinkSync('../../../../devices/pci0000:00/0000:00:1f.7', path.join(root, 'sys/kernel/iommu_groups/14/devices/0000:00:1f.7'));
+    const { text, errors } = await scrapeWithLog(flags);
+    expect(text).toContain('vfio_iommu_group_devices{iommu_group="14"} 3');
+    expect(seriesLines(text, 'vfio_iommu_group_devices')).toHaveLength(19);
+    expect(text).toContain('vfio_collector_success{collector="iommu"} 1');
+    expect(errors).toEqual([]);
+  });
+});
