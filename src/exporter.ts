@@ -30,7 +30,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const cronExpression = intervalToCron(config.sampleIntervalSeconds);
   const sampler = createSampler(config, log);
   const processRegistry = createProcessRegistry();
-  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log });
+  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log, hostReserveBytes: config.hostReserveBytes });
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = config.listen.host ? app.listen(config.listen.port, config.listen.host) : app.listen(config.listen.port);
     listening.once('listening', () => resolve(listening));
