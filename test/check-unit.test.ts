@@ -67,13 +67,23 @@ describe('start headroom', () => {
     expect(startHeadroom(vm({}), { ...seedMemory, zfsArc: undefined }, GiB)!.availableBytes).toBe(8 * GiB);
   });
   it('commits running and on-boot passthrough VMs against MemTotal less reserve, ARC floor and hugepage pool', () => {
-    const { committedBytes, capacityBytes } = pinnedCommitment(
-      [vm({}), vm({ vmid: '102', running: true, startOnBoot: false, memoryConfiguredBytes: 8 * GiB }), vm({ vmid: '103', startOnBoot: false }), vm({ vmid: '104', devices: [] })],
-      seedMemory,
+    const memory = { ...seedMemory, hugepagesTotal: 1024, hugepagesFree: 1024 };
+    const [ordinary, hugepages] = pinnedCommitment(
+      [
+        vm({}),
+        vm({ vmid: '102', running: true, startOnBoot: false, memoryConfiguredBytes: 8 * GiB }),
+        vm({ vmid: '103', startOnBoot: false }),
+        vm({ vmid: '104', devices: [] }),
+        vm({ vmid: '105', hugepages: '2', memoryConfiguredBytes: 2 * GiB }),
+      ],
+      memory,
       GiB,
     );
-    expect(committedBytes).toBe(24 * GiB);
-    expect(capacityBytes).toBe(32617444 * 1024 - GiB - 1019295744);
+    expect(ordinary).toEqual({ pool: 'memory', committedBytes: 24 * GiB, capacityBytes: 32617444 * 1024 - GiB - 1019295744 - 2 * GiB, vmids: ['101', '102'] });
+    expect(hugepages).toEqual({ pool: 'hugepages', committedBytes: 2 * GiB, capacityBytes: 2 * GiB, vmids: ['105'] });
+  });
+  it('judges the next start by a pending memory change', () => {
+    expect(startHeadroom(vm({ pending: { memoryConfiguredBytes: 12 * GiB, balloonMinBytes: undefined } }), seedMemory, GiB)!.requiredBytes).toBe(12 * GiB);
   });
 });
 
