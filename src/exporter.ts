@@ -15,6 +15,7 @@ export function createSampler(config: Config, log: Logger): Sampler {
     settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds },
     log,
     build: buildInfo,
+    collectorTimeoutSeconds: config.collectorTimeoutSeconds,
   });
 }
 

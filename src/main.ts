@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './threadpool.js';
 import { parseFlags, type Config } from './cli/flags.js';
 import { runCheck } from './check/command.js';
 import { startExporter } from './exporter.js';

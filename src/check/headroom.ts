@@ -21,31 +21,50 @@ export interface StartHeadroom {
   headroomBytes: number;
 }
 
+export type MemoryPool = 'memory' | 'hugepages';
+
+const poolOf = (vm: Vm): MemoryPool => (vm.hugepages !== undefined ? 'hugepages' : 'memory');
+
+/** The memory the VM gets at its next start: a pending change (Proxmox `[PENDING]`) applies then. */
+export const nextStartMemoryBytes = (vm: Vm): number | undefined => vm.pending?.memoryConfiguredBytes ?? vm.memoryConfiguredBytes;
+
 export function startHeadroom(vm: Vm, memory: HostMemoryFacts, reserveBytes: number): StartHeadroom | undefined {
-  if (vm.memoryConfiguredBytes === undefined) return undefined;
+  const requiredBytes = nextStartMemoryBytes(vm);
+  if (requiredBytes === undefined) return undefined;
+  const pool = poolOf(vm);
   const availableBytes =
-    vm.hugepages !== undefined
-      ? memory.hugepagesFree * memory.hugepageSizeBytes
-      : memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
-  return {
-    pool: vm.hugepages !== undefined ? 'hugepages' : 'memory',
-    availableBytes,
-    requiredBytes: vm.memoryConfiguredBytes,
-    headroomBytes: availableBytes - vm.memoryConfiguredBytes,
-  };
+    pool === 'hugepages' ? memory.hugepagesFree * memory.hugepageSizeBytes : memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
+  return { pool, availableBytes, requiredBytes, headroomBytes: availableBytes - requiredBytes };
+}
+
+export interface PoolCommitment {
+  pool: MemoryPool;
+  committedBytes: number;
+  capacityBytes: number;
+  vmids: string[];
 }
 
 /**
  * Guest RAM the host must hold pinned after a reboot: every passthrough VM that runs now or starts on
- * boot, against MemTotal less the reserve, the ARC floor and the hugepage pool.
+ * boot. Ordinary memory is held against MemTotal less the reserve, the ARC floor and the hugepage
+ * pool; hugepage-backed VMs against the hugepage pool.
  */
-export function pinnedCommitment(vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): { committedBytes: number; capacityBytes: number } {
-  const committedBytes = vms
-    .filter((vm) => vm.devices.length > 0 && (vm.running || vm.startOnBoot) && vm.hugepages === undefined)
-    .reduce((sum, vm) => sum + (vm.memoryConfiguredBytes ?? 0), 0);
-  const capacityBytes =
-    memory.totalBytes - reserveBytes - (memory.zfsArc?.minBytes ?? 0) - memory.hugepagesTotal * memory.hugepageSizeBytes;
-  return { committedBytes, capacityBytes };
+export function pinnedCommitment(vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): PoolCommitment[] {
+  const hugepagePoolBytes = memory.hugepagesTotal * memory.hugepageSizeBytes;
+  const capacity: Record<MemoryPool, number> = {
+    memory: memory.totalBytes - reserveBytes - (memory.zfsArc?.minBytes ?? 0) - hugepagePoolBytes,
+    hugepages: hugepagePoolBytes,
+  };
+  const committed = vms.filter((vm) => vm.devices.length > 0 && (vm.running || vm.startOnBoot));
+  return (['memory', 'hugepages'] as const).map((pool) => {
+    const inPool = committed.filter((vm) => poolOf(vm) === pool);
+    return {
+      pool,
+      committedBytes: inPool.reduce((sum, vm) => sum + (nextStartMemoryBytes(vm) ?? 0), 0),
+      capacityBytes: capacity[pool],
+      vmids: inPool.map((vm) => vm.vmid),
+    };
+  });
 }
 
 export const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;

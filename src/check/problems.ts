@@ -79,13 +79,14 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
       });
     }
   }
-  const { committedBytes, capacityBytes } = pinnedCommitment(vms, memory, reserveBytes);
-  if (committedBytes > capacityBytes) {
+  for (const { pool, committedBytes, capacityBytes, vmids } of pinnedCommitment(vms, memory, reserveBytes)) {
+    if (committedBytes <= capacityBytes) continue;
+    const capacity = pool === 'hugepages' ? 'the hugepage pool' : 'MemTotal − reserve − ARC floor − hugepage pool';
     problems.push({
       alert: 'VfioPassthroughMemoryOvercommitted',
       severity: 'warning',
       vmid: undefined,
-      summary: `Passthrough VMs that run or start on boot pin ${gib(committedBytes)}, more than the ${gib(capacityBytes)} the host can hold (MemTotal − reserve − ARC floor − hugepage pool): after a reboot not all of them will start.`,
+      summary: `Passthrough VMs that run or start on boot (${vmids.join(', ')}) pin ${gib(committedBytes)} of ${pool}, more than the ${gib(capacityBytes)} the host can hold (${capacity}): after a reboot not all of them will start.`,
       fix: 'Lower the memory of some passthrough VMs (qm set <vmid> --memory <MiB>), take one off start-on-boot (qm set <vmid> --onboot 0), or lower the ZFS ARC floor (zfs_arc_min).',
       runbook: runbook('VfioPassthroughMemoryOvercommitted'),
       blocksStart: false,

@@ -25,6 +25,7 @@ export interface Config {
   paths: HostPaths;
   collectors: Set<CollectorName>;
   sampleIntervalSeconds: number;
+  collectorTimeoutSeconds: number;
   qmpTimeoutSeconds: number;
   /** Memory kept back for the host when judging whether a VM fits; the recording rules use the same default. */
   hostReserveBytes: number;
@@ -55,6 +56,7 @@ export const valueFlags: readonly FlagSpec[] = [
   { name: 'path.kmsg', help: 'Kernel log device (or a saved dump of it).', defaultValue: '/dev/kmsg', placeholder: 'file' },
   { name: 'path.pci-ids', help: 'pci.ids file (default: search usr/share/misc and usr/share/hwdata under rootfs, then /).', defaultValue: '', placeholder: 'file' },
   { name: 'sample.interval', help: 'Interval between samples; must divide a minute or an hour.', defaultValue: '15s', placeholder: 'duration' },
+  { name: 'sample.timeout', help: 'A collector that takes longer fails that sample; the others are not held up.', defaultValue: '10s', placeholder: 'duration' },
   { name: 'qmp.timeout', help: 'Hard deadline for one QMP exchange with a VM.', defaultValue: '2s', placeholder: 'duration' },
   { name: 'memory.host-reserve', help: 'Memory kept back for the host when judging whether a VM can start (check, status page); keep equal to vfio:config_host_reserve_bytes in the rules.', defaultValue: '1GiB', placeholder: 'size' },
   { name: 'log.level', help: `Only log messages with the given severity or above: ${logLevels.join(', ')}.`, defaultValue: 'info', placeholder: 'level' },
@@ -171,6 +173,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
       },
       collectors,
       sampleIntervalSeconds: durationFlag('sample.interval', value('sample.interval')),
+      collectorTimeoutSeconds: durationFlag('sample.timeout', value('sample.timeout')),
       qmpTimeoutSeconds: durationFlag('qmp.timeout', value('qmp.timeout')),
       hostReserveBytes: parsedFlag('memory.host-reserve', value('memory.host-reserve'), parseByteSize),
       logLevel: oneOf('log.level', value('log.level'), logLevels),
