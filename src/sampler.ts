@@ -120,7 +120,7 @@ export class Sampler {
       this.active.map((collector) => runCollector(collector as ActiveCollector<CollectorName>, context, facts, this.options.collectorTimeoutSeconds)),
     );
     const snapshot: Snapshot = { takenAtMs, outcomes, facts };
-    const sample = { snapshot, text: await renderSnapshot(snapshot, this.options.collectors, this.options.build) };
+    const sample = { snapshot, text: renderSnapshot(snapshot, this.options.collectors, this.options.build) };
     this.latestSample = sample;
     return sample;
   }

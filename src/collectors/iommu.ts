@@ -1,9 +1,8 @@
 import { access } from 'node:fs/promises';
 import { errorMessage, isMissing, listDir } from '../host/fs.js';
 import { sysPath } from '../host/paths.js';
-import { readPciClass, readPciDriver } from '../host/sysfs-pci.js';
+import { PciDeviceReader, readPciGroupAndClass } from '../host/sysfs-pci.js';
 import { blockingMembers, type IommuMember } from '../parse/iommu.js';
-import { isPciAddress } from '../parse/sysfs.js';
 import type { CollectorDefinition } from './types.js';
 
 export interface IommuGroup {
@@ -31,25 +30,28 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
   description: 'IOMMU groups: membership and whether VFIO would accept each group',
   defaultEnabled: true,
   create() {
+    const reader = new PciDeviceReader({ readIdentity: readPciGroupAndClass, readDriverOverride: false });
     return {
       async collect({ paths }) {
         // No sysfs `kernel` directory means a wrong --path.sysfs, not a host without IOMMU: fail rather than say "disabled".
         await access(sysPath(paths, 'kernel'));
-        const groupsDir = sysPath(paths, 'kernel/iommu_groups');
         const errors: string[] = [];
-        const groups: IommuGroup[] = [];
-        for (const id of (await listDir(groupsDir)).filter((name) => /^\d+$/.test(name)).sort(byNumericId)) {
-          const members: IommuMember[] = [];
-          for (const address of (await listDir(sysPath(paths, 'kernel/iommu_groups', id, 'devices'))).filter(isPciAddress)) {
-            try {
-              const [classId, driver] = await Promise.all([readPciClass(paths, address), readPciDriver(paths, address)]);
-              members.push({ address, classId, driver });
-            } catch (error) {
-              if (!isMissing(error)) errors.push(`iommu group ${id} device ${address}: ${errorMessage(error)}`);
-            }
-          }
-          groups.push({ id, members, blocking: blockingMembers(members) });
+        const membersById = new Map<string, IommuMember[]>();
+        for (const id of (await listDir(sysPath(paths, 'kernel/iommu_groups'))).filter((name) => /^\d+$/.test(name))) membersById.set(id, []);
+        // Membership from each device's `iommu_group` link, the other side of the group's `devices/` links:
+        // it comes with the identity the reader keeps between samples, where listing every group costs a read each.
+        const devices = await reader.readAll(paths, (address, error) => {
+          if (!isMissing(error)) errors.push(`PCI device ${address}: ${errorMessage(error)}`);
+        });
+        for (const { address, identity, driver } of devices) {
+          if (identity.iommuGroup === undefined) continue;
+          const members = membersById.get(identity.iommuGroup) ?? [];
+          membersById.set(identity.iommuGroup, members);
+          members.push({ address, classId: identity.classId, driver });
         }
+        const groups: IommuGroup[] = [...membersById.keys()]
+          .sort(byNumericId)
+          .map((id) => ({ id, members: membersById.get(id)!, blocking: blockingMembers(membersById.get(id)!) }));
         return { facts: { enabled: groups.length > 0, groups }, errors };
       },
     };

@@ -1,6 +1,6 @@
 import { errorMessage, isMissing } from '../host/fs.js';
 import { loadPciIds } from '../host/pciids.js';
-import { listPciAddresses, readPciDevice, type PciDeviceAttributes } from '../host/sysfs-pci.js';
+import { PciDeviceReader, readPciIdentity, type PciDeviceAttributes } from '../host/sysfs-pci.js';
 import { lookupPciNames, type PciIds, type PciNames } from '../parse/pciids.js';
 import type { CollectorDefinition } from './types.js';
 
@@ -27,6 +27,7 @@ export const pciCollector: CollectorDefinition<'pci'> = {
   defaultEnabled: true,
   create(_settings, log) {
     let pciIds: Promise<PciIds> | undefined;
+    const reader = new PciDeviceReader({ readIdentity: readPciIdentity, readDriverOverride: true });
     return {
       async collect({ paths }) {
         pciIds ??= loadPciIds(paths).then(({ ids, file }) => {
@@ -35,21 +36,19 @@ export const pciCollector: CollectorDefinition<'pci'> = {
         });
         const ids = await pciIds;
         const errors: string[] = [];
-        const devices: PciDevice[] = [];
-        for (const address of await listPciAddresses(paths)) {
-          try {
-            const attributes = await readPciDevice(paths, address);
-            devices.push({
-              ...attributes,
-              ...lookupPciNames(ids, attributes.vendorId, attributes.deviceId, attributes.classId),
-              vfioBound: isVfioDriver(attributes.driver),
-            });
-          } catch (error) {
-            // A device removed while we read it (hot-unplug, SR-IOV VFs torn down) is not an error.
-            if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci', device: address });
-            else errors.push(`${address}: ${errorMessage(error)}`);
-          }
-        }
+        const states = await reader.readAll(paths, (address, error) => {
+          // A device removed while we read it (hot-unplug, SR-IOV VFs torn down) is not an error.
+          if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci', device: address });
+          else errors.push(`${address}: ${errorMessage(error)}`);
+        });
+        const devices = states.map(({ address, identity, driver, driverOverride }) => ({
+          address,
+          ...identity,
+          driver,
+          driverOverride,
+          ...lookupPciNames(ids, identity.vendorId, identity.deviceId, identity.classId),
+          vfioBound: isVfioDriver(driver),
+        }));
         return { facts: { devices }, errors };
       },
     };

@@ -1,6 +1,5 @@
-import { Registry } from 'prom-client';
 import type { AnyCollectorDefinition, CollectorDefinition, CollectorName, Snapshot } from '../collectors/types.js';
-import { createSink } from './sink.js';
+import { createExposition, type MetricSink } from './sink.js';
 
 export interface BuildInfo {
   version: string;
@@ -11,7 +10,7 @@ export interface BuildInfo {
 const renderFacts = <Name extends CollectorName>(
   definition: CollectorDefinition<Name>,
   snapshot: Snapshot,
-  sink: ReturnType<typeof createSink>,
+  sink: MetricSink,
 ): void => {
   const facts = snapshot.facts[definition.name];
   if (facts !== undefined) definition.render(facts, sink);
@@ -21,13 +20,8 @@ const renderFacts = <Name extends CollectorName>(
  * Renders one snapshot to the text exposition format. Called once per sample, so a scrape only
  * concatenates strings: /metrics never waits on host I/O or on metric construction.
  */
-export async function renderSnapshot(
-  snapshot: Snapshot,
-  definitions: readonly AnyCollectorDefinition[],
-  build: BuildInfo,
-): Promise<string> {
-  const registry = new Registry();
-  const sink = createSink(registry);
+export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyCollectorDefinition[], build: BuildInfo): string {
+  const { sink, text } = createExposition();
   for (const definition of definitions) renderFacts(definition as CollectorDefinition<CollectorName>, snapshot, sink);
 
   const success = sink.gauge('vfio_collector_success', '1 when the collector ran without errors in the last sample.', ['collector']);
@@ -41,5 +35,5 @@ export async function renderSnapshot(
     { version: build.version, revision: build.revision, nodejs: build.nodejs },
     1,
   );
-  return registry.metrics();
+  return text();
 }

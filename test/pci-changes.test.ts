@@ -1,0 +1,59 @@
+import { cpSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSampler } from '../src/exporter.js';
+import { silentLogger } from '../src/log.js';
+import { configFor, seriesLines } from './helpers/fixtures.js';
+import { copyHost } from './helpers/tmp-host.js';
+
+/** The collectors keep each device's identity between samples; these are the changes a later sample must still see. */
+describe('pci and iommu collectors across samples', () => {
+  const devicesDir = (root: string): string => path.join(root, 'sys/devices/pci0000:00');
+
+  it('a rebind and a new driver_override show in the next sample', async () => {
+    const { root, flags } = copyHost('suprox');
+    const sampler = createSampler(configFor(flags), silentLogger);
+    const before = (await sampler.sample()).text;
+    expect(before).toContain('vfio_pci_device_driver_info{pci_address="0000:00:17.0",driver="vfio-pci"} 1');
+    expect(before).toContain('vfio_iommu_group_viable{iommu_group="7"} 1');
+
+    // What `echo 0000:00:17.0 > .../vfio-pci/unbind; echo ahci > driver_override; ... bind` leaves behind.
+    const sata = path.join(devicesDir(root), '0000:00:17.0');
+    rmSync(path.join(sata, 'driver'));
+    mkdirSync(path.join(root, 'sys/bus/pci/drivers/ahci'), { recursive: true });
+    symlinkSync('../../../bus/pci/drivers/ahci', path.join(sata, 'driver'));
+    writeFileSync(path.join(sata, 'driver_override'), 'ahci\n');
+
+    const after = (await sampler.sample()).text;
+    expect(after).toContain('vfio_pci_device_driver_info{pci_address="0000:00:17.0",driver="ahci"} 1');
+    expect(after).toContain('vfio_pci_device_vfio_bound{pci_address="0000:00:17.0"} 0');
+    expect(after).toContain('vfio_pci_device_driver_override_info{pci_address="0000:00:17.0",driver_override="ahci"} 1');
+    expect(after).toContain('vfio_iommu_group_viable{iommu_group="7"} 0');
+    await sampler.stop();
+  });
+
+  it('a device removed and another added at its address is read afresh; a removed one leaves', async () => {
+    const { root, flags } = copyHost('suprox');
+    const sampler = createSampler(configFor(flags), silentLogger);
+    const before = (await sampler.sample()).text;
+    expect(before).toContain('vfio_pci_device_info{pci_address="0000:02:00.0",vendor_id="0x8086",device_id="0x1533"');
+
+    // A different card in the slot of 02:00.0. The old directory is kept aside so the new one gets another
+    // inode, as sysfs gives every new device (kernfs never reuses an inode number right away).
+    const slot = path.join(devicesDir(root), '0000:00:1c.0/0000:02:00.0');
+    renameSync(slot, `${slot}.old`);
+    cpSync(`${slot}.old`, slot, { recursive: true, verbatimSymlinks: true });
+    writeFileSync(path.join(slot, 'vendor'), '0x10de\n');
+    writeFileSync(path.join(slot, 'device'), '0x2204\n');
+    writeFileSync(path.join(slot, 'class'), '0x030000\n');
+    // 03:00.0 unplugged.
+    rmSync(path.join(root, 'sys/bus/pci/devices/0000:03:00.0'));
+
+    const after = (await sampler.sample()).text;
+    expect(after).toContain('vfio_pci_device_info{pci_address="0000:02:00.0",vendor_id="0x10de",device_id="0x2204",subsystem_vendor_id="0x15d9",subsystem_device_id="0x1533",class_id="0x030000"');
+    expect(after).not.toContain('pci_address="0000:03:00.0"');
+    expect(seriesLines(after, 'vfio_pci_device_info')).toHaveLength(26);
+    expect(after).toContain('vfio_iommu_group_devices{iommu_group="16"} 0');
+    await sampler.stop();
+  });
+});
