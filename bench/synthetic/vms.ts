@@ -212,13 +212,13 @@ export const kvmProcess = (vm: VmPlan & { pid: number }): ProcessFiles => ({
   cgroup: `0::/qemu.slice/${vm.vmid}.scope\n`,
 });
 
-export function writeProcess(procRoot: string, process: ProcessFiles): void {
-  const dir = path.join(procRoot, String(process.pid));
+export function writeProcess(procRoot: string, files: ProcessFiles): void {
+  const dir = path.join(procRoot, String(files.pid));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'comm'), process.comm + '\n');
-  writeFileSync(path.join(dir, 'cmdline'), process.cmdline);
-  writeFileSync(path.join(dir, 'status'), process.status);
-  writeFileSync(path.join(dir, 'cgroup'), process.cgroup);
+  writeFileSync(path.join(dir, 'comm'), files.comm + '\n');
+  writeFileSync(path.join(dir, 'cmdline'), files.cmdline);
+  writeFileSync(path.join(dir, 'status'), files.status);
+  writeFileSync(path.join(dir, 'cgroup'), files.cgroup);
 }
 
 /**
