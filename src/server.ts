@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { renderHtml } from './check/html.js';
 import { buildReport } from './check/report.js';
 import type { Logger } from './log.js';
+import { createScrapeBodies } from './metrics/scrape-body.js';
 import type { Sample } from './sampler.js';
 
 export interface AppOptions {
@@ -26,10 +27,18 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get(options.telemetryPath, async (_request, response) => {
-    const sample = options.latest();
-    const processText = await options.processRegistry.metrics();
-    response.set('Content-Type', options.processRegistry.contentType).send((sample?.text ?? '') + processText);
+  const scrapeBodies = createScrapeBodies(options.processRegistry);
+  app.get(options.telemetryPath, async (request, response) => {
+    const wantsGzip = request.acceptsEncodings('gzip', 'identity') === 'gzip';
+    const chunks = await scrapeBodies(options.latest(), wantsGzip);
+    response.writeHead(200, {
+      'Content-Type': options.processRegistry.contentType,
+      'Content-Length': chunks.reduce((total, chunk) => total + chunk.length, 0),
+      Vary: 'Accept-Encoding',
+      ...(wantsGzip ? { 'Content-Encoding': 'gzip' } : {}),
+    });
+    for (const chunk of chunks.slice(0, -1)) response.write(chunk);
+    response.end(chunks[chunks.length - 1]);
   });
   // As Prometheus: healthy while the process serves, ready once there is something to serve.
   app.get('/-/healthy', (_request, response) => {

@@ -1,0 +1,81 @@
+import { promisify } from 'node:util';
+import { constants, crc32, deflateRaw as deflateRawCallback, deflateRawSync } from 'node:zlib';
+import type { Registry } from 'prom-client';
+import type { Sample } from '../sampler.js';
+
+const deflateRaw = promisify(deflateRawCallback);
+
+/** How old the process_* and nodejs_* text may be when a scrape reuses it. */
+export const processMetricsMaxAgeMs = 1000;
+
+/** RFC 1952 member header: deflate, no flags, no mtime, OS Unix. */
+const gzipHeader = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+
+interface SnapshotBody {
+  plain: Buffer;
+  crc: number;
+  /** Raw deflate blocks ending on a byte boundary (sync flush, no final block): more blocks may follow. */
+  deflated: Promise<Buffer> | undefined;
+}
+
+interface ProcessBody {
+  plain: Buffer;
+  /** Raw deflate blocks ending with the final block. */
+  deflated: Buffer;
+}
+
+/**
+ * The bytes of /metrics responses. A snapshot is encoded once, and compressed once when a scraper asks
+ * for gzip (as Prometheus does): on a host with thousands of devices the text is megabytes, and
+ * encoding it per scrape cost milliseconds each. prom-client's process metrics are rendered at most once
+ * per `processMetricsMaxAgeMs` and shared by the scrapes in between, so many scrapers at once cost little.
+ *
+ * A gzip body is one gzip member: the snapshot's deflate blocks (flushed to a byte boundary, as pigz
+ * joins blocks), then the process text's own blocks ending with the final one, then the CRC-32 of both
+ * texts. (Two gzip members one after the other are valid gzip too, but curl decodes only the first.)
+ */
+export function createScrapeBodies(
+  processRegistry: Registry,
+  now: () => number = Date.now,
+): (sample: Sample | undefined, wantsGzip: boolean) => Promise<Buffer[]> {
+  const snapshots = new WeakMap<Sample, SnapshotBody>();
+  const noSnapshot: SnapshotBody = { plain: Buffer.alloc(0), crc: 0, deflated: Promise.resolve(Buffer.alloc(0)) };
+  let processText: { renderedAtMs: number; body: Promise<ProcessBody> } | undefined;
+
+  const processBody = (): Promise<ProcessBody> => {
+    if (!processText || now() - processText.renderedAtMs >= processMetricsMaxAgeMs) {
+      const body = processRegistry.metrics().then((text) => {
+        const plain = Buffer.from(text);
+        return { plain, deflated: deflateRawSync(plain) };
+      });
+      processText = { renderedAtMs: now(), body };
+      // A failed render is not kept: the next scrape tries again.
+      body.catch(() => {
+        if (processText?.body === body) processText = undefined;
+      });
+    }
+    return processText.body;
+  };
+
+  const snapshotBody = (sample: Sample | undefined): SnapshotBody => {
+    if (!sample) return noSnapshot;
+    let body = snapshots.get(sample);
+    if (!body) {
+      const plain = Buffer.from(sample.text);
+      body = { plain, crc: crc32(plain), deflated: undefined };
+      snapshots.set(sample, body);
+    }
+    return body;
+  };
+
+  return async (sample, wantsGzip) => {
+    const snapshot = snapshotBody(sample);
+    const processPart = await processBody();
+    if (!wantsGzip) return [snapshot.plain, processPart.plain];
+    snapshot.deflated ??= deflateRaw(snapshot.plain, { finishFlush: constants.Z_SYNC_FLUSH });
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc32(processPart.plain, snapshot.crc), 0);
+    trailer.writeUInt32LE((snapshot.plain.length + processPart.plain.length) % 2 ** 32, 4);
+    return [gzipHeader, await snapshot.deflated, processPart.deflated, trailer];
+  };
+}
