@@ -1,0 +1,207 @@
+/**
+ * The performance benchmark: `npm run bench` (after `npm ci`). Builds the exporter, writes a synthetic
+ * SR-IOV host (4,122 PCI functions, 300 Proxmox VMs of which 150 run with live QMP sockets, a 50 MB
+ * kernel log with 1,000 OOM kills), then measures against the targets and prints one table.
+ * Method and results: docs/performance.md.
+ *
+ *   npm run bench [-- --quick] [-- --json results.json]
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { fixtureFlags } from '../test/helpers/fixtures.js';
+import { startExporterProcess, type ExporterProcess } from './exporter-process.js';
+import { get, median } from './http.js';
+import type { HeapGrowth } from './heap-growth.js';
+import { describeMachine } from './machine.js';
+import { startNodeExporter } from './node-exporter.js';
+import { clockTicksPerSecond, cpuTicks, residentBytes } from './proc-stat.js';
+import { cleanUp, cleanUpOnSignals, runJsonChild, trackDirectory } from './processes.js';
+import { startQmpServers } from './qmp-servers.js';
+import type { SampleCost } from './sample-cost.js';
+import { scrapeLoad, type LoadResult } from './scrape-load.js';
+import { generateSyntheticHost, type SyntheticHost } from './synthetic/host.js';
+import { atMost, context, formatTable, kib, mib, ms, percent, perSecond, skipped, type Row } from './table.js';
+
+const { values: options } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+});
+const quick = options.quick === true;
+const settings = {
+  scrapeWarmupMs: 1000,
+  scrapeDurationMs: quick ? 3000 : 10_000,
+  scrapers: 20,
+  samples: quick ? 5 : 15,
+  sampleWarmup: 3,
+  steadyWarmupSeconds: quick ? 5 : 16,
+  steadySeconds: quick ? 20 : 60,
+  heapSamples: quick ? 1000 : 10_000,
+  comparisonScrapes: quick ? 10 : 30,
+};
+
+const progress = (line: string): void => {
+  process.stderr.write(`bench: ${line}\n`);
+};
+const sleep = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+/** A warning row when the exporter logged collector errors: a fast sample that failed proves nothing. */
+const collectorErrors = (exporter: ExporterProcess, host: string): Row[] => {
+  const errors = exporter.errorLines();
+  return errors.length === 0 ? [] : [context(`collector errors logged, ${host}`, `${errors.length}: ${errors[0]!.slice(0, 160)}`)];
+};
+
+async function scrapeRows(host: string, flags: readonly string[], p99Limit: number): Promise<Row[]> {
+  progress(`/metrics under ${settings.scrapers} concurrent scrapers, ${host}`);
+  const exporter = await startExporterProcess(flags);
+  try {
+    const load = (gzip: boolean): Promise<LoadResult> =>
+      scrapeLoad(`${exporter.baseUrl}/metrics`, { scrapers: settings.scrapers, warmupMs: settings.scrapeWarmupMs, durationMs: settings.scrapeDurationMs, gzip });
+    const prometheusLike = await load(true);
+    const plain = await load(false);
+    const describe = (result: LoadResult): string =>
+      `p50 ${ms(result.p50Ms)}, max ${ms(result.maxMs)}, ${perSecond(result.requestsPerSecond)}, ${kib(result.responseBytes)} per scrape, ${result.errors} errors`;
+    return [
+      atMost(`/metrics p99, ${settings.scrapers} scrapers asking gzip, ${host}`, prometheusLike.p99Ms, p99Limit, ms),
+      context(`/metrics, ${settings.scrapers} scrapers asking gzip, ${host}`, describe(prometheusLike)),
+      // Prometheus always asks for gzip; plain text (curl, a browser) for reference.
+      context(`/metrics, ${settings.scrapers} scrapers asking plain text, ${host}`, `p99 ${ms(plain.p99Ms)}, ${describe(plain)}`),
+      ...collectorErrors(exporter, host),
+    ];
+  } finally {
+    await exporter.stop();
+  }
+}
+
+async function sampleRows(host: SyntheticHost): Promise<Row[]> {
+  progress(`sample cost on the synthetic host: ${settings.sampleWarmup} warm-up, median of ${settings.samples}`);
+  const cost = await runJsonChild<SampleCost>(path.join(here, 'sample-cost.ts'), [String(settings.samples), String(settings.sampleWarmup), '--', ...host.flags], { timeoutMs: 300_000 });
+  const collectors = Object.entries(cost.collectorMs).map(([name, duration]) => `${name} ${duration.toFixed(0)}`).join(', ');
+  return [
+    atMost('one sample, synthetic host: wall (median)', median(cost.wallMs), 250, ms),
+    atMost('one sample, synthetic host: CPU (median)', median(cost.cpuMs), 150, ms),
+    context('first sample, synthetic host (cold)', `${ms(cost.first.wallMs)} wall, ${ms(cost.first.cpuMs)} CPU`),
+    context('synthetic host output', `${cost.series.toLocaleString('en-US')} series, ${mib(cost.textBytes)}; collector ms: ${collectors}`),
+    ...(cost.failing.length > 0 ? [context('collectors failing, synthetic host', cost.failing.join(' | '))] : []),
+  ];
+}
+
+/**
+ * Steady state as deployed: the built exporter at the default 15 s interval, scraped once per interval
+ * as Prometheus would; its CPU is utime+stime from /proc/<pid>/stat over the window.
+ */
+async function steadyRows(): Promise<Row[]> {
+  progress(`steady state on the seed host: ${settings.steadyWarmupSeconds} s warm-up, ${settings.steadySeconds} s window`);
+  const exporter = await startExporterProcess(fixtureFlags('suprox'));
+  try {
+    await sleep(settings.steadyWarmupSeconds * 1000);
+    const ticksStart = cpuTicks(exporter.pid);
+    const started = performance.now();
+    const end = started + settings.steadySeconds * 1000;
+    while (performance.now() < end) {
+      await get(`${exporter.baseUrl}/metrics`, { discardBody: true });
+      await sleep(Math.min(15_000, end - performance.now()));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const cpuPercent = ((cpuTicks(exporter.pid) - ticksStart) / clockTicksPerSecond() / seconds) * 100;
+    const memory = residentBytes(exporter.pid);
+    return [
+      atMost('steady CPU, seed host, 15 s interval (% of one core)', cpuPercent, 0.5, percent),
+      atMost('steady RSS, seed host', memory.rss, 80 * 1024 * 1024, mib),
+      context('peak RSS (VmHWM), seed host', mib(memory.peak)),
+      ...collectorErrors(exporter, 'seed host'),
+    ];
+  } finally {
+    await exporter.stop();
+  }
+}
+
+async function heapRows(): Promise<Row[]> {
+  progress(`heap over ${settings.heapSamples.toLocaleString('en-US')} samples on the seed host`);
+  const heap = await runJsonChild<HeapGrowth>(path.join(here, 'heap-growth.ts'), [String(settings.heapSamples), 'suprox'], { nodeFlags: ['--expose-gc'], timeoutMs: 900_000 });
+  return [
+    {
+      ...atMost(`heap growth after GC over ${heap.samples.toLocaleString('en-US')} samples, seed host`, heap.heapEndBytes - heap.heapStartBytes, 1024 * 1024, mib),
+      measured: `${mib(heap.heapStartBytes)} → ${mib(heap.heapEndBytes)} (${heap.heapEndBytes >= heap.heapStartBytes ? '+' : ''}${mib(heap.heapEndBytes - heap.heapStartBytes)})`,
+    },
+    context('mean sample, seed host (in process)', ms(heap.meanSampleMs)),
+  ];
+}
+
+/** One scrape each, alternating, of this exporter and node_exporter on the same (real) host. */
+async function comparisonRows(): Promise<Row[]> {
+  progress('one scrape of this exporter vs one scrape of node_exporter, this machine');
+  const nodeExporter = await startNodeExporter(progress);
+  if ('skipped' in nodeExporter) return [skipped('scrape vs node_exporter', '', nodeExporter.skipped)];
+  const exporter = await startExporterProcess([]);
+  try {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    let ourBytes = 0;
+    let theirBytes = 0;
+    for (let index = 0; index < settings.comparisonScrapes; index++) {
+      const mine = await get(`${exporter.baseUrl}/metrics`, { discardBody: true });
+      const other = await get(`${nodeExporter.baseUrl}/metrics`, { discardBody: true });
+      ours.push(mine.ms);
+      theirs.push(other.ms);
+      ourBytes = mine.bytes;
+      theirBytes = other.bytes;
+    }
+    const theirMedian = median(theirs);
+    return [
+      { ...atMost('one scrape, this machine: vfio-exporter (median)', median(ours), theirMedian, ms), target: `≤ node_exporter` },
+      context(`one scrape, this machine: node_exporter ${nodeExporter.version} (median)`, `${ms(theirMedian)} (${mib(theirBytes)}; vfio-exporter ${mib(ourBytes)})`),
+      ...collectorErrors(exporter, 'this machine'),
+    ];
+  } finally {
+    await exporter.stop();
+    await nodeExporter.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  cleanUpOnSignals();
+  const machine = describeMachine();
+  const rows: Row[] = [];
+  try {
+    const root = trackDirectory(mkdtempSync(path.join(os.tmpdir(), 'vfio-bench-')));
+    progress(`writing the synthetic host under ${root}`);
+    const generationStarted = performance.now();
+    const host = generateSyntheticHost(root);
+    const { summary } = host;
+    progress(
+      `synthetic host: ${summary.pciDevices} PCI functions (${summary.virtualFunctions} VFs, ${summary.vfioBound} on vfio-pci), ` +
+        `${summary.vms} VMs (${summary.runningVms} running), ${mib(summary.kmsg.bytes)} kernel log with ${summary.kmsg.oomEvents} OOM kills, ` +
+        `in ${((performance.now() - generationStarted) / 1000).toFixed(1)} s`,
+    );
+    const qmp = await startQmpServers(host.qmp);
+    try {
+      rows.push(...(await sampleRows(host)));
+      rows.push(...(await scrapeRows('synthetic host', host.flags, 50)));
+    } finally {
+      await qmp.close();
+    }
+    rows.push(...(await scrapeRows('seed host', fixtureFlags('suprox'), 5)));
+    rows.push(...(await steadyRows()));
+    rows.push(...(await heapRows()));
+    rows.push(...(await comparisonRows()));
+  } finally {
+    await cleanUp();
+  }
+  const machineLine = `${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, Linux ${machine.kernel}; load average at start ${machine.loadAverage}, at end ${describeMachine().loadAverage}`;
+  process.stdout.write(`\n${machineLine}\n\n${formatTable(rows)}\n`);
+  if (options.json) writeFileSync(options.json, JSON.stringify({ machine, settings, rows }, null, 2) + '\n');
+  const failed = rows.filter((row) => row.pass === false).map((row) => row.metric);
+  if (failed.length > 0) process.stderr.write(`bench: ${failed.length} target(s) missed: ${failed.join('; ')}\n`);
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  await cleanUp();
+  process.exitCode = 1;
+});
