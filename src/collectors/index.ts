@@ -2,6 +2,7 @@ import { hostCollector } from './host.js';
 import { iommuCollector } from './iommu.js';
 import { pciCollector } from './pci.js';
 import type { AnyCollectorDefinition } from './types.js';
+import { vmCollector } from './vm.js';
 
 /** Every collector, in the order their series appear on /metrics. */
-export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, iommuCollector, hostCollector];
+export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, iommuCollector, hostCollector, vmCollector];
