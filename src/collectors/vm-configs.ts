@@ -11,7 +11,7 @@ import { listPveVmids, maxPveConfigBytes, pveConfigFile, pveNodeName, pvePidFile
 import type { HostPaths } from '../host/paths.js';
 import type { Logger } from '../log.js';
 import { parseLibvirtDomain, parseLibvirtStatus, type LibvirtDomain } from '../parse/libvirt-domain.js';
-import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, type PveConfigProblem, type PveVmConfig } from '../parse/pve-config.js';
+import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, type PveVmConfig } from '../parse/pve-config.js';
 import { mappedPciIds, parsePciMappingConfig, type ParsedPciMappings } from '../parse/pve-pci-mapping.js';
 import type { Vm, VmPassthroughDevice } from './vm-types.js';
 
@@ -45,12 +45,17 @@ export function hugepageLabel(size: 'default' | number): string {
 export class ProblemMemo {
   private readonly logged = new Map<string, string>();
 
-  warnOnce(log: Logger, file: string, problems: readonly { line: number; message: string }[]): void {
+  warnOnce(log: Logger, file: string, problems: readonly ConfigProblem[]): void {
     const signature = problems.map((problem) => `${problem.line}:${problem.message}`).join('\n');
     if (this.logged.get(file) === signature) return;
     this.logged.set(file, signature);
-    for (const problem of problems) log.warn('config line not understood; ignored', { collector: 'vm', file, line: problem.line, err: problem.message });
+    for (const problem of problems) log.warn('VM config problem; line ignored', { collector: 'vm', file, line: problem.line, err: problem.message });
   }
+}
+
+interface ConfigProblem {
+  line: number;
+  message: string;
 }
 
 const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
@@ -67,22 +72,16 @@ const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
   configProblems: 1,
 });
 
-function proxmoxDevices(
-  config: PveVmConfig,
-  mappings: ParsedPciMappings['mappings'],
-  node: string | undefined,
-  presentAddresses: readonly string[],
-  problems: string[],
-): VmPassthroughDevice[] {
+function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: ConfigProblem[]): VmPassthroughDevice[] {
   const devices: VmPassthroughDevice[] = [];
-  for (const { slot, hostIds, mapping } of config.hostPci) {
+  for (const { slot, line, hostIds, mapping } of config.hostPci) {
     let ids = hostIds;
     if (mapping !== undefined) {
-      const mapped = node === undefined ? undefined : mappedPciIds(mappings, mapping, node);
-      if (mapped === undefined) problems.push(`${slot}: mapping ${JSON.stringify(mapping)} has no device for node ${JSON.stringify(node ?? '?')}`);
+      const mapped = context.node === undefined ? undefined : mappedPciIds(context.mappings, mapping, context.node);
+      if (mapped === undefined) problems.push({ line, message: `${slot}: PCI mapping '${mapping}' has no device for node '${context.node ?? '?'}'` });
       ids = mapped ?? [];
     }
-    for (const id of ids) for (const pciAddress of expandHostPciId(id, presentAddresses)) devices.push({ pciAddress, slot });
+    for (const id of ids) for (const pciAddress of expandHostPciId(id, context.presentAddresses)) devices.push({ pciAddress, slot });
   }
   return devices;
 }
@@ -95,13 +94,12 @@ const balloonFloorBytes = (balloonMiB: number | undefined, memoryMiB: number | u
 
 interface ProxmoxVmRead {
   vm: ConfiguredVm['vm'];
-  problems: PveConfigProblem[];
-  mappingProblems: string[];
+  problems: ConfigProblem[];
 }
 
 function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): ProxmoxVmRead {
   const { current, pending, problems } = parsePveConfig(text);
-  const mappingProblems: string[] = [];
+  const mappingProblems: ConfigProblem[] = [];
   const next = pending === undefined ? undefined : pendingMemoryAtNextStart(current, pending);
   return {
     vm: {
@@ -114,11 +112,10 @@ function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): Proxmox
       balloonMinBytes: current.balloonInvalid ? undefined : balloonFloorBytes(current.balloonMiB, current.memoryMiB),
       hugepages: current.hugepages === undefined ? undefined : proxmoxHugepages[current.hugepages],
       pending: next && { memoryConfiguredBytes: mibToBytes(next.memoryMiB), balloonMinBytes: balloonFloorBytes(next.balloonMiB, next.memoryMiB) },
-      devices: proxmoxDevices(current, context.mappings, context.node, context.presentAddresses, mappingProblems),
+      devices: proxmoxDevices(current, context, mappingProblems),
       configProblems: problems.length + mappingProblems.length,
     },
-    problems,
-    mappingProblems,
+    problems: [...problems, ...mappingProblems].sort((a, b) => a.line - b.line),
   };
 }
 
@@ -151,9 +148,8 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
     const file = pveConfigFile(paths, vmid);
     const pidFile = pvePidFile(paths, vmid);
     try {
-      const { vm, problems, mappingProblems } = proxmoxVm(vmid, await readConfigText(file, maxPveConfigBytes), context);
+      const { vm, problems } = proxmoxVm(vmid, await readConfigText(file, maxPveConfigBytes), context);
       memo.warnOnce(log, file, problems);
-      for (const problem of mappingProblems) log.warn('PCI mapping not resolved', { collector: 'vm', vmid, err: problem });
       vms.push({ vm, pidFile, statusPid: undefined });
     } catch (error) {
       errors.push(`VM ${vmid}: ${errorMessage(error)}`);

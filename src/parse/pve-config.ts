@@ -8,6 +8,8 @@
 export interface PveHostPci {
   /** `hostpci0`... */
   slot: string;
+  /** 1-based line number in the file. */
+  line: number;
   /** Host ids as written (`0000:00:17.0`, `00:17.0`, `01:00`), lower-cased; several joined by `;` in the file. */
   hostIds: string[];
   /** `mapping=<name>`: a cluster-wide mapping in `/etc/pve/mapping/pci.cfg`, resolved per node. */
@@ -96,7 +98,7 @@ const parsePveBoolean = (value: string): boolean => {
   throw new Error(`not a boolean: ${JSON.stringify(value)}`);
 };
 
-export function parsePveHostPci(slot: string, value: string): PveHostPci {
+export function parsePveHostPci(slot: string, value: string, line = 0): PveHostPci {
   const properties = parsePropertyString(value, 'host');
   const host = properties.get('host');
   const mapping = properties.get('mapping');
@@ -104,7 +106,7 @@ export function parsePveHostPci(slot: string, value: string): PveHostPci {
   if (host === undefined && mapping === undefined) throw new Error("neither 'host' nor 'mapping' is set");
   const hostIds = host === undefined ? [] : host.toLowerCase().split(';');
   for (const id of hostIds) if (!hostPciIdPattern.test(id)) throw new Error(`not a PCI id: ${JSON.stringify(id)}`);
-  return { slot, hostIds, mapping };
+  return { slot, line, hostIds, mapping };
 }
 
 interface RawLine {
@@ -162,7 +164,7 @@ function readCurrent(lines: RawLine[], problems: PveConfigProblem[]): PveVmConfi
       else if (key === 'hugepages') {
         if (!/^(2|1024|any)$/.test(value)) throw new Error(`expected 2, 1024 or any, got ${JSON.stringify(value)}`);
         config.hugepages = value;
-      } else if (/^hostpci\d+$/.test(key)) config.hostPci.push(parsePveHostPci(key, value));
+      } else if (/^hostpci\d+$/.test(key)) config.hostPci.push(parsePveHostPci(key, value, line));
       // Every other key (disks, nets, cpu...) is not ours to judge.
     } catch (error) {
       // A rejected value is unknown, not absent: absent memory would read as the 512 MiB default.
