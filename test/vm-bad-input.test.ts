@@ -133,6 +133,17 @@ describe('vm collector on pid files and processes', () => {
     expect(vms.find((vm) => vm.vmid === '100')?.process?.cgroupPath).toBe('/qemu.slice/100.scope');
   });
 
+  it('a libvirt domain named like a Proxmox VM id is left out with an error, not mixed into its series', async () => {
+    const { root, flags } = copyHost('suprox');
+    mkdirSync(path.join(root, 'root/etc/libvirt/qemu'), { recursive: true });
+    writeFileSync(path.join(root, 'root/etc/libvirt/qemu/100.xml'), "<domain type='kvm'><name>100</name><memory unit='GiB'>64</memory></domain>\n");
+    const { text, lines } = await scrapeWithLog(flags);
+    expect(seriesLines(text, 'vfio_vm_info').filter((line) => line.includes('"100"'))).toEqual(['vfio_vm_info{vmid="100",name="pihole",source="proxmox"} 1']);
+    expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="100"} ${2 * GiB}`);
+    expect(text).toContain('vfio_collector_success{collector="vm"} 0');
+    expect(lines.some((line) => line.includes('libvirt VM \\"100\\" has the id of a VM already reported'))).toBe(true);
+  });
+
   it('a procfs that cannot be read fails the collector rather than reporting every VM stopped', async () => {
     const { flags } = copyHost('suprox');
     const { text, lines } = await scrapeWithLog([...flags, '--path.procfs=/nonexistent/proc']);

@@ -7,7 +7,8 @@ import {
   listRunningDomains,
   runningDomainFile,
 } from '../host/libvirt.js';
-import { listPveVmids, maxPveConfigBytes, pveConfigFile, pveNodeName, pvePidFile, readConfigText, readPciMappingText } from '../host/pve.js';
+import { readConfigText } from '../host/config-file.js';
+import { listPveVmids, pveConfigFile, pveNodeName, pvePidFile, readPciMappingText } from '../host/pve.js';
 import type { HostPaths } from '../host/paths.js';
 import type { Logger } from '../log.js';
 import { parseLibvirtDomain, parseLibvirtStatus, type LibvirtDomain } from '../parse/libvirt-domain.js';
@@ -34,7 +35,7 @@ const MiB = 1024 * 1024;
 const proxmoxHugepages: Record<string, string> = { '2': '2M', '1024': '1G', any: 'any' };
 
 /** Hugepage size as the `size` label shows it: `2M`, `1G`, `default`, or `<n>K` for other sizes. */
-export function hugepageLabel(size: 'default' | number): string {
+function hugepageLabel(size: 'default' | number): string {
   if (size === 'default') return size;
   if (size % (1024 * MiB) === 0) return `${size / (1024 * MiB)}G`;
   if (size % MiB === 0) return `${size / MiB}M`;
@@ -148,7 +149,7 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
     const file = pveConfigFile(paths, vmid);
     const pidFile = pvePidFile(paths, vmid);
     try {
-      const { vm, problems } = proxmoxVm(vmid, await readConfigText(file, maxPveConfigBytes), context);
+      const { vm, problems } = proxmoxVm(vmid, await readConfigText(file), context);
       memo.warnOnce(log, file, problems);
       vms.push({ vm, pidFile, statusPid: undefined });
     } catch (error) {
@@ -191,6 +192,7 @@ export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
     let statusPid: number | undefined;
     if (running.includes(name)) {
       try {
+        // Status XML carries the QEMU capabilities too: it may outgrow a config.
         const status = parseLibvirtStatus(await readConfigText(runningDomainFile(paths, name), maxTextFileBytes));
         domain = status.domain;
         statusPid = status.pid;
@@ -200,7 +202,7 @@ export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
     }
     if (domain === undefined && defined.includes(name)) {
       try {
-        domain = parseLibvirtDomain(await readConfigText(definedDomainFile(paths, name), maxPveConfigBytes));
+        domain = parseLibvirtDomain(await readConfigText(definedDomainFile(paths, name)));
       } catch (error) {
         failures.push(`${definedDomainFile(paths, name)}: ${errorMessage(error)}`);
       }

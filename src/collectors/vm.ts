@@ -55,9 +55,23 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo): Vm {
   };
 }
 
+/** One VM per vmid: a libvirt domain named like a Proxmox VM id would make its series ambiguous. */
+function uniqueVmids(configured: ConfiguredVm[], errors: string[]): ConfiguredVm[] {
+  const seen = new Set<string>();
+  return configured.filter(({ vm }) => {
+    if (seen.has(vm.vmid)) {
+      errors.push(`${vm.source} VM ${JSON.stringify(vm.vmid)} has the id of a VM already reported; left out`);
+      return false;
+    }
+    seen.add(vm.vmid);
+    return true;
+  });
+}
+
 /** Matches configured VMs with live QEMU processes: by pid file first, then by `-id` / `-name`; the rest are `qemu` VMs. */
-async function attachProcesses(paths: HostPaths, configured: ConfiguredVm[]): Promise<{ vms: Vm[]; errors: string[] }> {
+async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]): Promise<{ vms: Vm[]; errors: string[] }> {
   const errors: string[] = [];
+  const configured = uniqueVmids(allConfigured, errors);
   const configuredVmids = new Set(configured.filter(({ vm }) => vm.source === 'proxmox').map(({ vm }) => vm.vmid));
   const orphanPidFiles = [...(await listPvePidFiles(paths))].filter(([vmid]) => !configuredVmids.has(vmid));
   const pidOf = new Map<string, number | undefined>();

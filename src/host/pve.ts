@@ -1,6 +1,7 @@
 import { readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { isMissing, listDir, readOptionalText, readText } from './fs.js';
+import { maxConfigFileBytes } from './config-file.js';
+import { errorCode, isMissing, listDir, readOptionalText } from './fs.js';
 import { rootPath, type HostPaths } from './paths.js';
 
 /**
@@ -9,9 +10,6 @@ import { rootPath, type HostPaths } from './paths.js';
  * nodes' configs live beside it under their own `nodes/<name>/`. Runtime files are in
  * `/var/run/qemu-server` (`/var/run` is `/run`).
  */
-
-/** A VM config is a few KiB; anything this large is not one. */
-export const maxPveConfigBytes = 1024 * 1024;
 
 export const pveConfigFile = (paths: HostPaths, vmid: string): string => rootPath(paths, 'etc/pve/qemu-server', `${vmid}.conf`);
 export const pvePidFile = (paths: HostPaths, vmid: string): string => rootPath(paths, 'run/qemu-server', `${vmid}.pid`);
@@ -25,13 +23,6 @@ export async function listPveVmids(paths: HostPaths): Promise<string[]> {
     .sort((a, b) => Number(a) - Number(b));
 }
 
-/** Reads a text file, refusing binary content (a NUL byte) as well as oversized files. */
-export async function readConfigText(file: string, limit: number): Promise<string> {
-  const text = await readText(file, limit);
-  if (text.includes('\0')) throw new Error(`${file}: binary content, not a text config`);
-  return text;
-}
-
 /** This node's name: `/etc/pve/local` → `nodes/<node>`, else the `qemu-server` link, else /etc/hostname. */
 export async function pveNodeName(paths: HostPaths): Promise<string | undefined> {
   for (const [link, depth] of [['etc/pve/local', 0], ['etc/pve/qemu-server', 1]] as const) {
@@ -41,14 +32,15 @@ export async function pveNodeName(paths: HostPaths): Promise<string | undefined>
       const node = parts[parts.length - 1 - depth];
       if (node) return node;
     } catch (error) {
-      if (!isMissing(error) && (error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+      // EINVAL: a plain directory, not a link (a standalone node without pmxcfs' links).
+      if (!isMissing(error) && errorCode(error) !== 'EINVAL') throw error;
     }
   }
   return (await readOptionalText(rootPath(paths, 'etc/hostname')))?.trim().split('.')[0] || undefined;
 }
 
 export const readPciMappingText = (paths: HostPaths): Promise<string | undefined> =>
-  readOptionalText(rootPath(paths, 'etc/pve/mapping/pci.cfg'), maxPveConfigBytes);
+  readOptionalText(rootPath(paths, 'etc/pve/mapping/pci.cfg'), maxConfigFileBytes);
 
 /** Every `run/qemu-server/<vmid>.pid`: vmid → file. */
 export async function listPvePidFiles(paths: HostPaths): Promise<Map<string, string>> {
