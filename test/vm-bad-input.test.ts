@@ -68,6 +68,7 @@ describe('vm collector on bad Proxmox configs', () => {
       expect(text).toContain(`vfio_vm_info{vmid="${vmid}",name="",source="proxmox"} 1`);
       expect(text).toContain(`vfio_vm_config_parse_errors{vmid="${vmid}"} 1`);
       expect(text).toContain(`vfio_vm_running{vmid="${vmid}"} 0`);
+      expect(text).not.toMatch(new RegExp(`vfio_vm_(start_on_boot|passthrough_devices|balloon_enabled|memory_\\w+)\\{vmid="${vmid}"`));
     }
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="101"} ${16 * GiB}`);
     expect(text).toContain('vfio_vm_running{vmid="100"} 1');

@@ -71,6 +71,7 @@ const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
   pending: undefined,
   devices: [],
   configProblems: 1,
+  configUnreadable: true,
 });
 
 function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: ConfigProblem[]): VmPassthroughDevice[] {
@@ -115,6 +116,7 @@ function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): Proxmox
       pending: next && { memoryConfiguredBytes: mibToBytes(next.memoryMiB), balloonMinBytes: balloonFloorBytes(next.balloonMiB, next.memoryMiB) },
       devices: proxmoxDevices(current, context, mappingProblems),
       configProblems: problems.length + mappingProblems.length,
+      configUnreadable: false,
     },
     problems: [...problems, ...mappingProblems].sort((a, b) => a.line - b.line),
   };
@@ -174,6 +176,7 @@ function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['v
     pending: undefined,
     devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}` })),
     configProblems: 0,
+    configUnreadable: false,
   };
 }
 
@@ -208,9 +211,8 @@ export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
       }
     }
     errors.push(...failures.map((failure) => `domain ${name}: ${failure}`));
-    const startOnBoot = await isAutostart(paths, name);
-    const vm = domain === undefined ? { ...emptyVm(name, 'libvirt'), name } : libvirtVm(domain, startOnBoot);
-    vms.push({ vm: { ...vm, startOnBoot, configProblems: failures.length }, pidFile, statusPid });
+    const vm = domain === undefined ? { ...emptyVm(name, 'libvirt'), name } : libvirtVm(domain, await isAutostart(paths, name));
+    vms.push({ vm: { ...vm, configProblems: failures.length }, pidFile, statusPid });
   }
   return { vms, errors };
 }

@@ -58,6 +58,8 @@ export interface Vm {
    * mapping, or 1 when the file could not be read at all. Undefined for a QEMU process without a config.
    */
   configProblems: number | undefined;
+  /** The config file could not be read or parsed at all: nothing but the VM's id and its process is known. */
+  configUnreadable: boolean;
   process: VmProcess | undefined;
   qmp: VmQmpState | undefined;
 }

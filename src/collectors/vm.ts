@@ -50,6 +50,7 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo): Vm {
     pending: undefined,
     devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}` })),
     configProblems: undefined,
+    configUnreadable: false,
     process: toVmProcess(info),
     qmp: undefined,
   };
@@ -192,45 +193,36 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     };
   },
   render({ vms }, sink) {
+    const bool = (value: boolean): number => (value ? 1 : 0);
+    // An unreadable config says nothing about boot, devices or balloon: no 0 that would read as a fact.
+    const fromConfig = <T>(vm: Vm, value: T): T | undefined => (vm.configUnreadable ? undefined : value);
+    /** One family at a time, so families appear in this order whichever VM comes first. */
+    const perVm = (name: string, help: string, value: (vm: Vm) => number | undefined): void => {
+      const gauge = sink.gauge(name, help, ['vmid']);
+      for (const vm of vms) {
+        const sample = value(vm);
+        if (sample !== undefined) gauge({ vmid: vm.vmid }, sample);
+      }
+    };
     const info = sink.gauge('vfio_vm_info', 'VM known from a config or a running QEMU process; value is always 1.', ['vmid', 'name', 'source']);
-    const running = sink.gauge('vfio_vm_running', '1 when a live QEMU process runs the VM.', ['vmid']);
-    const onBoot = sink.gauge('vfio_vm_start_on_boot', '1 when the VM starts with the host (Proxmox onboot, libvirt autostart).', ['vmid']);
-    const deviceCount = sink.gauge('vfio_vm_passthrough_devices', 'Host PCI devices assigned to the VM.', ['vmid']);
+    for (const vm of vms) info({ vmid: vm.vmid, name: vm.name, source: vm.source }, 1);
+    perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => bool(vm.running));
+    perVm('vfio_vm_start_on_boot', '1 when the VM starts with the host (Proxmox onboot, libvirt autostart).', (vm) => fromConfig(vm, bool(vm.startOnBoot)));
+    perVm('vfio_vm_passthrough_devices', 'Host PCI devices assigned to the VM.', (vm) => fromConfig(vm, vm.devices.length));
     const device = sink.gauge('vfio_vm_pci_device_info', 'Host PCI device assigned to the VM; value is always 1.', ['vmid', 'pci_address', 'slot']);
-    const configured = sink.gauge('vfio_vm_memory_configured_bytes', 'Configured guest RAM.', ['vmid']);
-    const balloonMin = sink.gauge('vfio_vm_memory_balloon_min_bytes', 'Balloon floor the guest may be shrunk to; 0 when ballooning is off.', ['vmid']);
-    const balloonEnabled = sink.gauge('vfio_vm_balloon_enabled', '1 when the VM has a balloon device.', ['vmid']);
-    const balloonActual = sink.gauge('vfio_vm_memory_balloon_actual_bytes', 'Guest RAM after ballooning, from QMP query-balloon.', ['vmid']);
-    const rss = sink.gauge('vfio_vm_memory_rss_bytes', 'Resident memory of the QEMU process (VmRSS).', ['vmid']);
-    const locked = sink.gauge('vfio_vm_memory_locked_bytes', 'Locked and pinned memory of the QEMU process (VmLck + VmPin); VFIO-pinned guest RAM lands here.', ['vmid']);
-    const cgroup = sink.gauge('vfio_vm_memory_cgroup_bytes', "Memory charged to the VM's cgroup scope (memory.current, v1 memory.usage_in_bytes).", ['vmid']);
-    const qmpUp = sink.gauge('vfio_vm_qmp_up', '1 when the last QMP query to the running VM answered in time.', ['vmid']);
+    for (const vm of vms) for (const { pciAddress, slot } of vm.devices) device({ vmid: vm.vmid, pci_address: pciAddress, slot }, 1);
+    perVm('vfio_vm_memory_configured_bytes', 'Configured guest RAM.', (vm) => vm.memoryConfiguredBytes);
+    perVm('vfio_vm_memory_balloon_min_bytes', 'Balloon floor the guest may be shrunk to; 0 when ballooning is off.', (vm) => vm.balloonMinBytes);
+    perVm('vfio_vm_balloon_enabled', '1 when the VM has a balloon device.', (vm) => fromConfig(vm, bool(vm.balloonEnabled)));
+    perVm('vfio_vm_memory_balloon_actual_bytes', 'Guest RAM after ballooning, from QMP query-balloon.', (vm) => vm.qmp?.balloonActualBytes);
+    perVm('vfio_vm_memory_rss_bytes', 'Resident memory of the QEMU process (VmRSS).', (vm) => vm.process?.rssBytes);
+    perVm('vfio_vm_memory_locked_bytes', 'Locked and pinned memory of the QEMU process (VmLck + VmPin); VFIO-pinned guest RAM lands here.', (vm) => vm.process?.lockedBytes);
+    perVm('vfio_vm_memory_cgroup_bytes', "Memory charged to the VM's cgroup scope (memory.current, v1 memory.usage_in_bytes).", (vm) => vm.process?.cgroupMemoryBytes);
+    perVm('vfio_vm_qmp_up', '1 when the last QMP query to the running VM answered in time.', (vm) => (vm.qmp === undefined ? undefined : bool(vm.qmp.up)));
     const hugepages = sink.gauge('vfio_vm_hugepages_info', 'Guest RAM comes from the hugepage pool of this size (2M, 1G, any, default); value is always 1.', ['vmid', 'size']);
-    const pendingMemory = sink.gauge('vfio_vm_pending_memory_configured_bytes', 'Guest RAM that applies at next start (Proxmox [PENDING]).', ['vmid']);
-    const pendingBalloon = sink.gauge('vfio_vm_pending_memory_balloon_min_bytes', 'Balloon floor that applies at next start (Proxmox [PENDING]); 0 when ballooning will be off.', ['vmid']);
-    const configProblems = sink.gauge('vfio_vm_config_parse_errors', "Problems with the VM's config in the last sample: lines not understood, unresolved PCI mappings, 1 when unreadable.", ['vmid']);
-    for (const vm of vms) {
-      const vmid = vm.vmid;
-      const set = (gauge: typeof info, value: number | undefined): void => {
-        if (value !== undefined) gauge({ vmid }, value);
-      };
-      info({ vmid, name: vm.name, source: vm.source }, 1);
-      running({ vmid }, vm.running ? 1 : 0);
-      onBoot({ vmid }, vm.startOnBoot ? 1 : 0);
-      deviceCount({ vmid }, vm.devices.length);
-      for (const { pciAddress, slot } of vm.devices) device({ vmid, pci_address: pciAddress, slot }, 1);
-      set(configured, vm.memoryConfiguredBytes);
-      set(balloonMin, vm.balloonMinBytes);
-      balloonEnabled({ vmid }, vm.balloonEnabled ? 1 : 0);
-      set(balloonActual, vm.qmp?.balloonActualBytes);
-      set(rss, vm.process?.rssBytes);
-      set(locked, vm.process?.lockedBytes);
-      set(cgroup, vm.process?.cgroupMemoryBytes);
-      if (vm.qmp !== undefined) qmpUp({ vmid }, vm.qmp.up ? 1 : 0);
-      if (vm.hugepages !== undefined) hugepages({ vmid, size: vm.hugepages }, 1);
-      set(pendingMemory, vm.pending?.memoryConfiguredBytes);
-      set(pendingBalloon, vm.pending?.balloonMinBytes);
-      set(configProblems, vm.configProblems);
-    }
+    for (const vm of vms) if (vm.hugepages !== undefined) hugepages({ vmid: vm.vmid, size: vm.hugepages }, 1);
+    perVm('vfio_vm_pending_memory_configured_bytes', 'Guest RAM that applies at next start (Proxmox [PENDING]).', (vm) => vm.pending?.memoryConfiguredBytes);
+    perVm('vfio_vm_pending_memory_balloon_min_bytes', 'Balloon floor that applies at next start (Proxmox [PENDING]); 0 when ballooning will be off.', (vm) => vm.pending?.balloonMinBytes);
+    perVm('vfio_vm_config_parse_errors', "Problems with the VM's config in the last sample: lines not understood, unresolved PCI mappings, 1 when unreadable.", (vm) => vm.configProblems);
   },
 };
