@@ -1,6 +1,6 @@
 import { classifyKernelEvent, kernelEventKinds, type KernelEventKind } from '../parse/kernel-events.js';
 import type { KmsgRecord } from '../parse/kmsg.js';
-import { constraintFromReason, parseOomLine, vmidFromCgroupPath, type OomKill, type OomLine, type OomMemcgContext, type OomSummary } from '../parse/oom.js';
+import { constraintFromReason, parseOomLine, parseOomSummary, vmidFromCgroupPath, type OomKill, type OomLine, type OomMemcgContext, type OomSummary } from '../parse/oom.js';
 import type { Vm } from './vm-types.js';
 
 export interface OomKillCount {
@@ -55,6 +55,9 @@ interface OomEpisode {
 
 const maxHeldSummaries = 32;
 
+/** Older kernels flag pr_cont fragments `+`; newer ones log an interrupted fragment as a record of its own. */
+const isFragment = (record: KmsgRecord): boolean => record.flags === '+' || /^[,/]/.test(record.message);
+
 /** The VM whose QEMU ran in `taskMemcg` (or below it), else the scope name, else the QEMU pid seen in the last sample. */
 export function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly Vm[]): string {
   if (taskMemcg !== undefined) {
@@ -104,16 +107,13 @@ export class KernelLogTally {
     this.lastSequence = record.sequence;
     this.records++;
     const fromKernel = record.facility === 0;
-    let message = record.message;
-    if (fromKernel && this.openSummary !== undefined) {
-      if (record.flags === '+' || message.startsWith(',') || message.startsWith('/')) message = this.openSummary + message;
-      this.openSummary = undefined;
-    }
     if (fromKernel) {
-      const line = parseOomLine(message);
-      if (line) return this.oomLine(line, message, record, context);
+      // A fragment of a summary whose pr_cont pieces were logged as records of their own, maybe with others between.
+      const summaryText = this.openSummary !== undefined && isFragment(record) ? this.openSummary + record.message : undefined;
+      const line = summaryText === undefined ? parseOomLine(record.message) : parseOomSummary(summaryText);
+      if (line) return this.oomLine(line, summaryText ?? record.message, record, context);
     }
-    const event = classifyKernelEvent(message, fromKernel);
+    const event = classifyKernelEvent(record.message, fromKernel);
     if (event === undefined) return undefined;
     this.kernelEvents[event]++;
     return { kind: 'kernel-event', event };
@@ -130,15 +130,16 @@ export class KernelLogTally {
     };
   }
 
-  private oomLine(line: OomLine, message: string, record: KmsgRecord, context: TallyContext): TallyFinding | undefined {
+  private oomLine(line: OomLine, text: string, record: KmsgRecord, context: TallyContext): TallyFinding | undefined {
     switch (line.kind) {
       case 'invoked':
         this.episode = {};
+        this.openSummary = undefined;
         return undefined;
       case 'summary':
         this.episode = { summary: line };
-        if (line.pid === undefined) this.openSummary = message;
-        else this.holdSummary(line.pid, line);
+        this.openSummary = line.pid === undefined ? text : undefined;
+        if (line.pid !== undefined) this.holdSummary(line.pid, line);
         return undefined;
       case 'memcg-context':
         this.episode = { ...this.episode, memcgContext: line, groupMemcg: undefined };
@@ -181,6 +182,7 @@ export class KernelLogTally {
     };
     // The rest of an oom.group kill keeps the group's memcg; everything else was about this kill.
     this.episode = { groupMemcg: episode.groupMemcg };
+    this.openSummary = undefined;
     const key = `${kill.vmid}\0${kill.comm}\0${kill.constraint}`;
     const count = this.killCounts.get(key) ?? { vmid: kill.vmid, comm: kill.comm, constraint: kill.constraint, kills: 0 };
     count.kills++;
