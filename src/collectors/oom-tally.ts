@@ -30,7 +30,7 @@ export interface KernelLogFacts {
   overruns: number;
   parseErrors: number;
   killCounts: OomKillCount[];
-  /** Each VM's last kill. */
+  /** The last kill of each VM's QEMU process. */
   lastKills: ObservedKill[];
   kernelEvents: Record<KernelEventKind, number>;
 }
@@ -57,6 +57,13 @@ const maxHeldSummaries = 32;
 
 /** Older kernels flag pr_cont fragments `+`; newer ones log an interrupted fragment as a record of its own. */
 const isFragment = (record: KmsgRecord): boolean => record.flags === '+' || /^[,/]/.test(record.message);
+
+/**
+ * The VM's QEMU itself, not a helper in its scope (swtpm, virtiofsd) killed with it: Proxmox runs `kvm`,
+ * libvirt and plain QEMU `qemu-system-*` or `qemu-kvm` (comm is cut to 15 characters).
+ */
+const isQemu = ({ vmid, pid, comm }: ObservedKill, vms: readonly Vm[]): boolean =>
+  comm === 'kvm' || comm.startsWith('qemu') || vms.some((vm) => vm.vmid === vmid && vm.process?.pid === pid);
 
 /** The VM whose QEMU ran in `taskMemcg` (or below it), else the scope name, else the QEMU pid seen in the last sample. */
 export function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly Vm[]): string {
@@ -187,7 +194,7 @@ export class KernelLogTally {
     const count = this.killCounts.get(key) ?? { vmid: kill.vmid, comm: kill.comm, constraint: kill.constraint, kills: 0 };
     count.kills++;
     this.killCounts.set(key, count);
-    if (kill.vmid !== '') this.lastKills.set(kill.vmid, kill);
+    if (kill.vmid !== '' && isQemu(kill, context.vms)) this.lastKills.set(kill.vmid, kill);
     return kill;
   }
 }
