@@ -77,14 +77,19 @@ export function parseKmsgHeaderLine(line: string): KmsgRecord | undefined {
     monotonicMicros,
     flags: line.slice(comma3 + 1, flagsEnd),
     message: unescapeKmsgText(line.slice(semicolon + 1)),
-    properties: {},
+    properties: noProperties,
   };
 }
+
+/** Shared by the many records without continuation lines, so they cost no allocation; replaced on the first one. */
+const noProperties: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /** Adds a continuation line (` KEY=value`) to its record. */
 export function addKmsgProperty(record: KmsgRecord, line: string): void {
   const equals = line.indexOf('=');
-  if (equals > 1) record.properties[line.slice(1, equals)] = unescapeKmsgText(line.slice(equals + 1));
+  if (equals <= 1) return;
+  if (record.properties === noProperties) record.properties = {};
+  record.properties[line.slice(1, equals)] = unescapeKmsgText(line.slice(equals + 1));
 }
 
 /** One read() of /dev/kmsg: exactly one record, its header line then its continuation lines. */
@@ -115,20 +120,18 @@ export class KmsgDumpParser {
   constructor(private readonly handlers: KmsgDumpHandlers) {}
 
   push(text: string): void {
-    const lastNewline = text.lastIndexOf('\n');
-    if (lastNewline === -1) {
+    let end = text.indexOf('\n');
+    if (end === -1) {
       this.partialLine += text;
       return;
     }
-    const complete = this.partialLine + text.slice(0, lastNewline);
-    this.partialLine = text.slice(lastNewline + 1);
-    let start = 0;
-    for (;;) {
-      const end = complete.indexOf('\n', start);
-      this.line(end === -1 ? complete.slice(start) : complete.slice(start, end));
-      if (end === -1) break;
+    this.line(this.partialLine + text.slice(0, end));
+    let start = end + 1;
+    while ((end = text.indexOf('\n', start)) !== -1) {
+      this.line(text.slice(start, end));
       start = end + 1;
     }
+    this.partialLine = text.slice(start);
   }
 
   /** Hands on the record still waiting for continuation lines; an unfinished last line stays held. */

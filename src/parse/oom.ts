@@ -142,30 +142,26 @@ function parseKill(groups: Record<string, string | undefined>): OomKill {
 /** Classifies one kernel message as an OOM killer line, or undefined. */
 export function parseOomLine(message: string): OomLine | undefined {
   // Cheap gates first: nearly every record is something else.
-  if (message.startsWith('oom-kill:')) return parseOomSummary(message);
-  if (message.includes('Killed process ')) {
+  if (message.startsWith('oom')) {
+    if (message.startsWith('oom-kill:')) return parseOomSummary(message);
+    const reaped = reapedPattern.exec(message);
+    return reaped ? { kind: 'reaped', pid: Number(reaped[1]), comm: reaped[2]! } : undefined;
+  }
+  if (message.startsWith('Task')) {
+    const context = memcgContextPattern.exec(message);
+    if (context) return { kind: 'memcg-context', taskMemcg: context[1]!, oomMemcg: context[2]! };
+    const group = groupKillPattern.exec(message);
+    return group ? { kind: 'group-kill', memcg: group[1]! } : undefined;
+  }
+  if (message.includes('Kill')) {
     const groups = killPattern.exec(message)?.groups;
-    return groups ? parseKill(groups) : undefined;
-  }
-  if (message.includes(' or sacrifice child')) {
-    const match = chosenPattern.exec(message);
-    return match ? { kind: 'chosen', reason: match[1]!, pid: Number(match[2]), comm: match[3]!, score: Number(match[4]) } : undefined;
-  }
-  if (message.startsWith('Task in ')) {
-    const match = memcgContextPattern.exec(message);
-    return match ? { kind: 'memcg-context', taskMemcg: match[1]!, oomMemcg: match[2]! } : undefined;
-  }
-  if (message.startsWith('Tasks in ')) {
-    const match = groupKillPattern.exec(message);
-    return match ? { kind: 'group-kill', memcg: match[1]! } : undefined;
+    if (groups) return parseKill(groups);
+    const chosen = chosenPattern.exec(message);
+    return chosen ? { kind: 'chosen', reason: chosen[1]!, pid: Number(chosen[2]), comm: chosen[3]!, score: Number(chosen[4]) } : undefined;
   }
   if (message.includes(' invoked oom-killer: ')) {
-    const match = invokedPattern.exec(message);
-    return match ? { kind: 'invoked', comm: match[1]! } : undefined;
-  }
-  if (message.startsWith('oom_reaper: reaped process ')) {
-    const match = reapedPattern.exec(message);
-    return match ? { kind: 'reaped', pid: Number(match[1]), comm: match[2]! } : undefined;
+    const invoked = invokedPattern.exec(message);
+    return invoked ? { kind: 'invoked', comm: invoked[1]! } : undefined;
   }
   return undefined;
 }
