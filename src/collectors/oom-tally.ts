@@ -66,7 +66,7 @@ const isQemu = ({ vmid, pid, comm }: ObservedKill, vms: readonly Vm[]): boolean 
   comm === 'kvm' || comm.startsWith('qemu') || vms.some((vm) => vm.vmid === vmid && vm.process?.pid === pid);
 
 /** The VM whose QEMU ran in `taskMemcg` (or below it), else the scope name, else the QEMU pid seen in the last sample. */
-export function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly Vm[]): string {
+function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly Vm[]): string {
   if (taskMemcg !== undefined) {
     const inScope = vms.find(({ process }) => {
       const scope = process?.cgroupPath;

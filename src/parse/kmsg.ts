@@ -140,11 +140,6 @@ export class KmsgDumpParser {
     this.pending = undefined;
   }
 
-  /** An unfinished last line is being held (a record cut mid-way, or still being written). */
-  get holdsPartialLine(): boolean {
-    return this.partialLine !== '';
-  }
-
   private line(line: string): void {
     if (line.charCodeAt(0) === 32) {
       if (this.pending) addKmsgProperty(this.pending, line);
