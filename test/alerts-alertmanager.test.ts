@@ -19,7 +19,7 @@ const alert = (labels: Record<string, string>, endsAt = new Date(Date.now() + 3_
 });
 
 const vmOomKilled = { alertname: 'VfioVMOOMKilled', severity: 'critical', vmid: '101' };
-const firing = [
+const firing: Record<string, string>[] = [
   vmOomKilled,
   { alertname: 'VfioPassthroughVMStartWouldOOM', severity: 'warning', vmid: '101' },
   { alertname: 'VfioPassthroughVMBalloonEnabled', severity: 'warning', vmid: '101' },
