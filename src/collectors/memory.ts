@@ -1,0 +1,99 @@
+import { errorMessage, readOptionalText, readText } from '../host/fs.js';
+import { procPath } from '../host/paths.js';
+import { parseArcstats, parseMeminfo, parsePressure, type PressureTotals } from '../parse/meminfo.js';
+import type { CollectorDefinition } from './types.js';
+
+export interface HostMemoryFacts {
+  totalBytes: number;
+  availableBytes: number;
+  freeBytes: number;
+  swapTotalBytes: number;
+  swapFreeBytes: number;
+  hugepagesTotal: number;
+  hugepagesFree: number;
+  hugepageSizeBytes: number;
+  /** Absent on hosts without ZFS. */
+  zfsArc: { sizeBytes: number; minBytes: number; maxBytes: number } | undefined;
+  /** Absent on kernels without PSI (or booted with psi=0). */
+  pressure: PressureTotals | undefined;
+}
+
+declare module './types.js' {
+  interface FactsByCollector {
+    memory: HostMemoryFacts;
+  }
+}
+
+const required = (values: Map<string, number>, key: string, file: string): number => {
+  const value = values.get(key);
+  if (value === undefined) throw new Error(`${file}: no ${key}`);
+  return value;
+};
+
+export const memoryCollector: CollectorDefinition<'memory'> = {
+  name: 'memory',
+  description: 'host memory: /proc/meminfo, hugepages, ZFS ARC, memory pressure (PSI)',
+  defaultEnabled: true,
+  create() {
+    return {
+      async collect({ paths }) {
+        const meminfoFile = procPath(paths, 'meminfo');
+        const arcFile = procPath(paths, 'spl/kstat/zfs/arcstats');
+        const pressureFile = procPath(paths, 'pressure/memory');
+        const meminfo = parseMeminfo(await readText(meminfoFile));
+        const errors: string[] = [];
+        const arcText = await readOptionalText(arcFile);
+        const arc = arcText === undefined ? undefined : parseArcstats(arcText);
+        // Kernels without PSI (or booted with psi=0) have no /proc/pressure: not an error. A garbled file is.
+        let pressure: PressureTotals | undefined;
+        try {
+          const pressureText = await readOptionalText(pressureFile);
+          pressure = pressureText === undefined ? undefined : parsePressure(pressureText);
+        } catch (error) {
+          errors.push(`${pressureFile}: ${errorMessage(error)}`);
+        }
+        return {
+          facts: {
+            totalBytes: required(meminfo, 'MemTotal', meminfoFile),
+            // MemAvailable exists since Linux 3.14.
+            availableBytes: required(meminfo, 'MemAvailable', meminfoFile),
+            freeBytes: required(meminfo, 'MemFree', meminfoFile),
+            swapTotalBytes: meminfo.get('SwapTotal') ?? 0,
+            swapFreeBytes: meminfo.get('SwapFree') ?? 0,
+            hugepagesTotal: meminfo.get('HugePages_Total') ?? 0,
+            hugepagesFree: meminfo.get('HugePages_Free') ?? 0,
+            hugepageSizeBytes: meminfo.get('Hugepagesize') ?? 0,
+            zfsArc: arc && {
+              sizeBytes: required(arc, 'size', arcFile),
+              minBytes: required(arc, 'c_min', arcFile),
+              maxBytes: required(arc, 'c_max', arcFile),
+            },
+            pressure,
+          },
+          errors,
+        };
+      },
+    };
+  },
+  render(facts, sink) {
+    const gauge = (name: string, help: string, value: number): void => sink.gauge(name, help)({}, value);
+    gauge('vfio_host_memory_total_bytes', 'MemTotal from /proc/meminfo.', facts.totalBytes);
+    gauge('vfio_host_memory_available_bytes', 'MemAvailable from /proc/meminfo (does not count the ZFS ARC).', facts.availableBytes);
+    gauge('vfio_host_memory_free_bytes', 'MemFree from /proc/meminfo.', facts.freeBytes);
+    gauge('vfio_host_swap_total_bytes', 'SwapTotal from /proc/meminfo.', facts.swapTotalBytes);
+    gauge('vfio_host_swap_free_bytes', 'SwapFree from /proc/meminfo.', facts.swapFreeBytes);
+    gauge('vfio_host_hugepages', 'HugePages_Total: pages in the default-size hugepage pool (named without _total, which promtool reserves for counters).', facts.hugepagesTotal);
+    gauge('vfio_host_hugepages_free', 'HugePages_Free: pages of the pool not in use.', facts.hugepagesFree);
+    gauge('vfio_host_hugepage_size_bytes', 'Hugepagesize: size of a default hugepage.', facts.hugepageSizeBytes);
+    if (facts.zfsArc) {
+      gauge('vfio_host_zfs_arc_size_bytes', 'ZFS ARC size; not in MemAvailable, shrinks down to c_min under pressure.', facts.zfsArc.sizeBytes);
+      gauge('vfio_host_zfs_arc_min_bytes', 'ZFS ARC c_min: the size the ARC will not shrink below.', facts.zfsArc.minBytes);
+      gauge('vfio_host_zfs_arc_max_bytes', 'ZFS ARC c_max.', facts.zfsArc.maxBytes);
+    }
+    if (facts.pressure) {
+      const stalled = sink.counter('vfio_host_memory_pressure_stalled_seconds_total', 'Time tasks stalled on memory (PSI), some or all (full) of them.', ['kind']);
+      stalled({ kind: 'some' }, facts.pressure.someSeconds);
+      if (facts.pressure.fullSeconds !== undefined) stalled({ kind: 'full' }, facts.pressure.fullSeconds);
+    }
+  },
+};
