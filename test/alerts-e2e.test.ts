@@ -96,8 +96,6 @@ describe('seed incident end to end: exporter, Prometheus, Alertmanager, webhook'
     host = copyHost('suprox');
     writeHostFile('proc/meminfo', meminfo);
     writeHostFile('proc/spl/kstat/zfs/arcstats', arcstats);
-    // The seed's own kill is not this test's subject: VfioVMOOMKilled would hold the start alert back.
-    writeHostFile('kmsg', '');
     for (const runDir of ['root/run/qemu-server', 'root/var/run/qemu-server']) rmSync(path.join(host.root, runDir, '101.pid'), { force: true });
     writeVmConfig(12288, 0);
 
