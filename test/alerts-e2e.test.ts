@@ -136,6 +136,8 @@ scrape_configs:
     await webhook?.close();
     await exporter?.close();
     dir?.remove();
+    // copyHost removes its copy after each test; this covers a failed setup, after which no test ran.
+    if (host) rmSync(host.root, { recursive: true, force: true });
   });
 
   const query = async (promql: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
