@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseWebConfig, WebConfigError } from '../../src/web/config.js';
+import { repoRoot } from '../helpers/fixtures.js';
 
 // The toolkit's own sample (docs/web-config.yml), less its rate limit.
 const toolkitSample = `
@@ -36,6 +39,15 @@ describe('web config file', () => {
     expect([...config.users.keys()]).toEqual(['alice', 'bob']);
     expect(config.headers).toEqual({});
     expect(config.rateLimit).toBeUndefined();
+  });
+
+  it('reads the example the README gives', () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const example = /## Security\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    const config = parse(example);
+    expect(config.tls).toMatchObject({ cert: { file: '/etc/vfio-exporter/tls.crt' }, minVersion: 'TLS12', clientAuth: 'NoClientCert' });
+    expect([...config.users.keys()]).toEqual(['prometheus']);
+    expect(config.headers).toEqual({ 'Strict-Transport-Security': 'max-age=31536000' });
   });
 
   it('means plain HTTP without TLS keys, and no auth without users', () => {
