@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import { normaliseExposition } from '../helpers/golden.js';
 import { freePort } from '../helpers/ports.js';
 
 // Builds the single executable and the .deb once (about 15 s), then runs them.
-const executable = path.join(repoRoot, 'dist/vfio-exporter');
+const built = path.join(repoRoot, 'dist/vfio-exporter');
+/** A copy away from the checkout: nothing it needs may come from beside it (package.json, node_modules). */
+let executable: string;
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 let deb: string;
 let work: string;
@@ -20,6 +22,8 @@ beforeAll(() => {
   deb = path.join(repoRoot, `dist/vfio-exporter_${version}-1_${execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim()}.deb`);
   work = mkdtempSync(path.join(os.tmpdir(), 'vfio-packaging-'));
   mkdirSync(path.join(work, 'empty-bin'));
+  executable = path.join(work, 'vfio-exporter');
+  copyFileSync(built, executable);
   nodeless = { PATH: path.join(work, 'empty-bin'), HOME: work, LANG: 'C.UTF-8' };
 }, 300_000);
 
