@@ -3,7 +3,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureFlags, repoRoot, sampledApp } from '../helpers/fixtures.js';
+import { runCheck } from '../../src/check/command.js';
+import { silentLogger } from '../../src/log.js';
+import { configFor, fixtureFlags, repoRoot, sampledApp } from '../helpers/fixtures.js';
 import { normaliseExposition } from '../helpers/golden.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -61,6 +63,17 @@ describe('the single executable', () => {
     } finally {
       child.kill('SIGTERM');
     }
+  });
+
+  it('judges the host with check as the exporter run from source does', async () => {
+    const result = run(executable, ['check', ...fixtureFlags('suprox-trouble')], nodeless);
+    let fromSource = '';
+    const status = await runCheck(configFor(['check', ...fixtureFlags('suprox-trouble')]), silentLogger, (text) => (fromSource += text));
+    const withoutHeader = (text: string) => text.replace(/^vfio-exporter check, .*\n/, '');
+    expect(withoutHeader(result.stdout)).toBe(withoutHeader(fromSource));
+    expect(result.stdout).toMatch(/00:17.0 .*\n.*driver: ahci/);
+    expect(result.status).toBe(status);
+    expect(status).toBe(1);
   });
 
   it('writes a support bundle with nothing else installed', () => {
