@@ -132,7 +132,7 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   // root: VM configs and runtime state.
   const pve = (...parts: string[]) => rootPath(paths, 'etc/pve', ...parts);
   await copyDirOrLink('root/etc/pve/qemu-server', pve('qemu-server'), /\.conf$/, 'pve-config');
-  await copyDirOrLink('root/etc/pve/local', pve('local'), /^$/);
+  if ((await attempt(pve('local'), () => lstat(pve('local'))))?.isSymbolicLink()) await copyLink('root/etc/pve/local', pve('local'));
   for (const node of (await attempt(pve('nodes'), () => listDir(pve('nodes')))) ?? []) {
     await copyMatching(path.join('root/etc/pve/nodes', node, 'qemu-server'), pve('nodes', node, 'qemu-server'), /\.conf$/, 'pve-config');
   }

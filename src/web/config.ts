@@ -92,7 +92,7 @@ const isMapping = (value: unknown): value is Mapping => typeof value === 'object
 
 function mapping(value: unknown, where: string, allowedKeys: readonly string[]): Mapping {
   if (value === undefined || value === null) return {};
-  if (!isMapping(value)) throw new WebConfigError(`${where}: expected a mapping`);
+  if (!isMapping(value)) throw new WebConfigError(`${where || 'the file'}: expected a mapping`);
   for (const key of Object.keys(value)) {
     if (!allowedKeys.includes(key)) throw new WebConfigError(`${where === '' ? '' : where + '.'}${key}: unknown key (expected one of ${allowedKeys.join(', ')})`);
   }

@@ -74,6 +74,7 @@ describe('web config file', () => {
     expect(message).toMatch(/^not valid YAML: /);
     expect(message).not.toContain('\n');
     expect(failure('a: 1\na: 2\n')).toMatch(/not valid YAML/);
+    expect(failure('- tls_server_config\n')).toBe('the file: expected a mapping');
   });
 
   it('needs both a certificate and a key once any TLS key is set', () => {
