@@ -80,6 +80,7 @@ describe('capture', () => {
     at('root/etc/pve/nodes/suprox/qemu-server/101.conf', '#notes: root password hunter2\ncipassword: $5$salt$hunter2hash\nhostpci0: 0000:00:17.0,pcie=1\nmemory: 16384\n');
     at('root/etc/pve/nodes/other/qemu-server/200.conf', 'memory: 2048\n');
     symlinkSync('nodes/suprox/qemu-server', path.join(host.root, 'root/etc/pve/qemu-server'));
+    symlinkSync('nodes/suprox', path.join(host.root, 'root/etc/pve/local'));
     at('root/etc/pve/mapping/pci.cfg', 'sata\n\tmap node=suprox,path=0000:00:17.0,id=8086:a352\n');
     at('root/run/qemu-server/101.pid', '4242\n');
     at('root/etc/libvirt/qemu/win.xml', `<domain><name>win</name><devices><graphics type='vnc' passwd='hunter2'/></devices></domain>\n`);
@@ -106,6 +107,7 @@ describe('capture', () => {
     expect(read('root/etc/pve/nodes/suprox/qemu-server/101.conf')).toBe('#<redacted>\ncipassword: <redacted>\nhostpci0: 0000:00:17.0,pcie=1\nmemory: 16384\n');
     expect(read('root/etc/pve/nodes/other/qemu-server/200.conf')).toBe('memory: 2048\n');
     expect(readlinkSync(path.join(root, 'root/etc/pve/qemu-server'))).toBe('nodes/suprox/qemu-server');
+    expect(readlinkSync(path.join(root, 'root/etc/pve/local'))).toBe('nodes/suprox');
     expect(read('root/etc/pve/mapping/pci.cfg')).toContain('map node=suprox,path=0000:00:17.0');
     expect(read('root/run/qemu-server/101.pid')).toBe('4242\n');
     expect(read('proc/4242/cmdline')).toBe(['/usr/bin/kvm', '-id', '101', '-object', 'secret,id=s,data=<redacted>', ''].join('\0'));
