@@ -95,10 +95,10 @@ async function eventually(expression: string, seconds: number): Promise<VectorSa
 
 describe('Prometheus scraping over TLS with basic auth', () => {
   it('sees the target up and its vfio_ series', async () => {
-    const up = await eventually('up{job="vfio"}', 30);
-    expect(up[0]!.value[1]).toBe('1');
+    // Polls until a scrape succeeded; a refused scrape (up 0) keeps it waiting until the deadline fails the test.
+    const up = await eventually('up{job="vfio"} == 1', 30);
+    expect(up[0]!.metric['instance']).toBe(`127.0.0.1:${exporter.port}`);
     const viable = await eventually('vfio_iommu_group_viable{iommu_group="7"}', 10);
     expect(viable[0]!.value[1]).toBe('1');
-    expect(viable[0]!.metric['instance']).toBe(`127.0.0.1:${exporter.port}`);
   });
 });
