@@ -1,5 +1,6 @@
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { parseProcCgroup, vmScopePath } from '../parse/proc-cgroup.js';
 import { errorMessage, isMissing, listDir, readOptionalText } from './fs.js';
 import { procPath, rootPath, sysPath, type HostPaths } from './paths.js';
 
@@ -26,26 +27,29 @@ const procFiles = ['meminfo', 'vmstat', 'stat', 'uptime', 'cmdline', 'pressure/m
 const processFiles = ['cmdline', 'status', 'cgroup', 'comm'];
 
 const cgroupV2MemoryFiles = ['memory.current', 'memory.max', 'memory.high', 'memory.peak', 'memory.events', 'memory.swap.current', 'memory.swap.max', 'memory.stat'];
-const cgroupV1MemoryFiles = ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.max_usage_in_bytes', 'memory.failcnt', 'memory.memsw.usage_in_bytes', 'memory.stat'];
+const cgroupV1MemoryFiles = ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.max_usage_in_bytes', 'memory.failcnt', 'memory.memsw.usage_in_bytes', 'memory.oom_control', 'memory.stat'];
 
 /** QEMU as Proxmox (`kvm`), Debian (`qemu-system-x86_64`, comm truncated to 15 characters) and RHEL (`qemu-kvm`) name it. */
 const qemuProgram = /^(kvm|qemu-kvm|qemu-system-[\w-]+)$/;
 
-/** sysfs paths (relative to its root) of the memory files of each cgroup a `/proc/<pid>/cgroup` lists. */
+/**
+ * sysfs paths (relative to its root) of the memory files the collectors read for a process: those of
+ * its own cgroup and of the VM scope enclosing it (libvirt's emulator sits below its scope), for the v1
+ * memory controller and for v2, mounted at /sys/fs/cgroup or, on hybrid hosts, /sys/fs/cgroup/unified.
+ */
 export function cgroupMemoryFiles(cgroupText: string): string[] {
-  const files: string[] = [];
-  for (const line of cgroupText.split('\n')) {
-    const match = /^(\d+):([^:]*):(\/.*)$/.exec(line.trim());
-    if (!match) continue;
-    const [, hierarchy, controllers, cgroupPath] = match as unknown as [string, string, string, string];
-    if (hierarchy === '0' && controllers === '') {
-      // cgroup v2: mounted at /sys/fs/cgroup, or at /sys/fs/cgroup/unified on hybrid (v1 + v2) hosts.
-      for (const mount of ['fs/cgroup', 'fs/cgroup/unified']) files.push(...cgroupV2MemoryFiles.map((file) => path.join(mount, cgroupPath, file)));
-    } else if (controllers.split(',').includes('memory')) {
-      files.push(...cgroupV1MemoryFiles.map((file) => path.join('fs/cgroup/memory', cgroupPath, file)));
-    }
-  }
-  return files;
+  const { unified, memoryV1 } = parseProcCgroup(cgroupText);
+  const withScope = (cgroupPath: string | undefined): string[] => {
+    if (cgroupPath === undefined) return [];
+    const scope = vmScopePath(cgroupPath);
+    return scope === undefined || scope === cgroupPath ? [cgroupPath] : [cgroupPath, scope];
+  };
+  return [
+    ...withScope(unified).flatMap((cgroupPath) =>
+      ['fs/cgroup', 'fs/cgroup/unified'].flatMap((mount) => cgroupV2MemoryFiles.map((file) => path.join(mount, cgroupPath, file))),
+    ),
+    ...withScope(memoryV1).flatMap((cgroupPath) => cgroupV1MemoryFiles.map((file) => path.join('fs/cgroup/memory', cgroupPath, file))),
+  ];
 }
 
 /** Reads, under the `--path.*` roots, every host file the collectors read. Missing files are skipped. */
@@ -142,6 +146,8 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   await copyMatching('root/run/qemu-server', rootPath(paths, 'run/qemu-server'), /\.pid$/);
   await copyMatching('root/run/libvirt/qemu', rootPath(paths, 'run/libvirt/qemu'), /\.(xml|pid)$/, 'libvirt-xml');
   await copyMatching('root/etc/modprobe.d', rootPath(paths, 'etc/modprobe.d'), /\.conf$/);
+  // The Proxmox node's name when /etc/pve has no links (a standalone node).
+  await copyFile('root/etc/hostname', rootPath(paths, 'etc/hostname'));
 
   // QEMU processes: those named in pid files, and any other process running a QEMU binary.
   const pidFileEntries = entries.filter((entry) => entry.kind === 'file' && entry.path.endsWith('.pid'));

@@ -67,12 +67,13 @@ describe('capture', () => {
     );
     const topLevel = new Set<string>();
     await list({ file: bundle, onReadEntry: (entry) => void topLevel.add(entry.path.split('/')[0]!) });
-    expect([...topLevel].sort()).toEqual(['proc', 'root', 'sys']);
+    expect([...topLevel].sort()).toEqual(['kmsg', 'proc', 'root', 'sys']);
     expect(statSync(bundle).mode & 0o777).toBe(0o600);
   });
 
   it('takes VM configs, QEMU processes, their cgroups and the kernel log, with secrets stripped', async () => {
     const host = copyHost('suprox');
+    rmSync(path.join(host.root, 'root'), { recursive: true, force: true });
     const at = (relative: string, content: string): void => {
       mkdirSync(path.dirname(path.join(host.root, relative)), { recursive: true });
       writeFileSync(path.join(host.root, relative), content);
@@ -91,7 +92,7 @@ describe('capture', () => {
     at('proc/4242/environ', 'PASSWORD=hunter2\0');
     at('proc/4243/cmdline', ['/usr/bin/qemu-system-x86_64', '-name', 'win', ''].join('\0'));
     at('proc/4243/comm', 'qemu-system-x86\n');
-    at('proc/4243/cgroup', '12:memory:/machine.slice/machine-qemu\\x2d1\\x2dwin.scope\n0::/machine.slice/machine-qemu\\x2d1\\x2dwin.scope\n');
+    at('proc/4243/cgroup', '12:memory:/machine.slice/machine-qemu\\x2d1\\x2dwin.scope\n0::/machine.slice/machine-qemu\\x2d1\\x2dwin.scope/libvirt/emulator\n');
     at('proc/1/cmdline', '/sbin/init\0');
     at('proc/1/comm', 'systemd\n');
     at('proc/77/comm', 'kvm-pit/4242\n');
@@ -100,6 +101,7 @@ describe('capture', () => {
     at('proc/pressure/memory', 'some avg10=0.00 avg60=0.00 avg300=0.00 total=12\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3\n');
     at('sys/fs/cgroup/qemu.slice/101.scope/memory.current', '17179869184\n');
     at('sys/fs/cgroup/memory/machine.slice/machine-qemu\\x2d1\\x2dwin.scope/memory.usage_in_bytes', '1024\n');
+    at('sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dwin.scope/memory.events', 'oom 0\noom_kill 0\n');
     at('kmsg', '6,1,100,-;Linux version 6.8\n3,2,200,-;Out of memory: Killed process 4242 (kvm)\n');
 
     const { root } = await captureAndExtract(host.flags);
@@ -118,6 +120,8 @@ describe('capture', () => {
     expect(existsSync(path.join(root, 'proc/77'))).toBe(false);
     expect(read('sys/fs/cgroup/qemu.slice/101.scope/memory.current')).toBe('17179869184\n');
     expect(read('sys/fs/cgroup/memory/machine.slice/machine-qemu\\x2d1\\x2dwin.scope/memory.usage_in_bytes')).toBe('1024\n');
+    // The emulator's cgroup is below the VM's scope; the scope's files are the ones the collectors read.
+    expect(read('sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dwin.scope/memory.events')).toBe('oom 0\noom_kill 0\n');
     expect(read('proc/meminfo')).toContain('MemTotal');
     expect(read('proc/pressure/memory')).toContain('total=12');
     expect(read('kmsg')).toBe('6,1,100,-;Linux version 6.8\n3,2,200,-;Out of memory: Killed process 4242 (kvm)\n');
