@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { errorMessage, isMissing, listDir } from '../host/fs.js';
 import { sysPath } from '../host/paths.js';
-import { PciDeviceReader, readPciGroupAndClass } from '../host/sysfs-pci.js';
+import { readPciBus } from '../host/pci-bus.js';
 import { blockingMembers, type IommuMember } from '../parse/iommu.js';
 import type { CollectorDefinition } from './types.js';
 
@@ -30,24 +30,23 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
   description: 'IOMMU groups: membership and whether VFIO would accept each group',
   defaultEnabled: true,
   create() {
-    const reader = new PciDeviceReader({ readIdentity: readPciGroupAndClass, readDriverOverride: false });
     return {
-      async collect({ paths }) {
+      async collect(context) {
+        const { paths } = context;
         // No sysfs `kernel` directory means a wrong --path.sysfs, not a host without IOMMU: fail rather than say "disabled".
         await access(sysPath(paths, 'kernel'));
         const errors: string[] = [];
         const membersById = new Map<string, IommuMember[]>();
         for (const id of (await listDir(sysPath(paths, 'kernel/iommu_groups'))).filter((name) => /^\d+$/.test(name))) membersById.set(id, []);
         // Membership from each device's `iommu_group` link, the other side of the group's `devices/` links:
-        // it comes with the identity the reader keeps between samples, where listing every group costs a read each.
-        const devices = await reader.readAll(paths, (address, error) => {
-          if (!isMissing(error)) errors.push(`PCI device ${address}: ${errorMessage(error)}`);
-        });
-        for (const { address, identity, driver } of devices) {
-          if (identity.iommuGroup === undefined) continue;
-          const members = membersById.get(identity.iommuGroup) ?? [];
-          membersById.set(identity.iommuGroup, members);
-          members.push({ address, classId: identity.classId, driver });
+        // the bus is read once per sample for pci and iommu, where listing every group costs a read each.
+        const bus = await readPciBus(paths, context);
+        for (const { address, error } of bus.failures) if (!isMissing(error)) errors.push(`PCI device ${address}: ${errorMessage(error)}`);
+        for (const { address, classId, driver, iommuGroup } of bus.devices) {
+          if (iommuGroup === undefined) continue;
+          const members = membersById.get(iommuGroup) ?? [];
+          membersById.set(iommuGroup, members);
+          members.push({ address, classId, driver });
         }
         const groups: IommuGroup[] = [...membersById.keys()]
           .sort(byNumericId)

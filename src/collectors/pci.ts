@@ -1,6 +1,7 @@
 import { errorMessage, isMissing } from '../host/fs.js';
 import { loadPciIds } from '../host/pciids.js';
-import { PciDeviceReader, readPciIdentity, type PciDeviceAttributes } from '../host/sysfs-pci.js';
+import { readPciBus } from '../host/pci-bus.js';
+import type { PciDeviceAttributes } from '../host/sysfs-pci.js';
 import { lookupPciNames, type PciIds, type PciNames } from '../parse/pciids.js';
 import type { CollectorDefinition } from './types.js';
 
@@ -27,28 +28,37 @@ export const pciCollector: CollectorDefinition<'pci'> = {
   defaultEnabled: true,
   create(_settings, log) {
     let pciIds: Promise<PciIds> | undefined;
-    const reader = new PciDeviceReader({ readIdentity: readPciIdentity, readDriverOverride: true });
     return {
-      async collect({ paths }) {
+      async collect(context) {
+        const { paths } = context;
         pciIds ??= loadPciIds(paths).then(({ ids, file }) => {
           if (!file) log.warn('pci.ids not found; device names will be empty', { collector: 'pci' });
           return ids;
         });
         const ids = await pciIds;
         const errors: string[] = [];
-        const states = await reader.readAll(paths, (address, error) => {
+        const bus = await readPciBus(paths, context);
+        for (const { address, error } of bus.failures) {
           // A device removed while we read it (hot-unplug, SR-IOV VFs torn down) is not an error.
           if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci', device: address });
           else errors.push(`${address}: ${errorMessage(error)}`);
-        });
-        const devices = states.map(({ address, identity, driver, driverOverride }) => ({
-          address,
-          ...identity,
-          driver,
-          driverOverride,
-          ...lookupPciNames(ids, identity.vendorId, identity.deviceId, identity.classId),
-          vfioBound: isVfioDriver(driver),
-        }));
+        }
+        const devices: PciDevice[] = [];
+        for (const { address, driver, identity, driverOverride } of bus.devices) {
+          const failed = !identity.ok ? identity.error : !driverOverride.ok ? driverOverride.error : undefined;
+          if (!identity.ok || !driverOverride.ok) {
+            errors.push(`${address}: ${errorMessage(failed)}`);
+            continue;
+          }
+          devices.push({
+            address,
+            ...identity.value,
+            driver,
+            driverOverride: driverOverride.value,
+            ...lookupPciNames(ids, identity.value.vendorId, identity.value.deviceId, identity.value.classId),
+            vfioBound: isVfioDriver(driver),
+          });
+        }
         return { facts: { devices }, errors };
       },
     };

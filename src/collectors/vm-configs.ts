@@ -147,18 +147,29 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
     errors.push(`PCI mappings: ${errorMessage(error)}`);
   }
   const context: ProxmoxContext = { node, mappings, presentAddresses };
-  for (const vmid of vmids) {
+  // All configs are read at once (the thread pool bounds how many): one after the other, each read waited for its own turn of the event loop.
+  const texts = await Promise.all(
+    vmids.map((vmid) =>
+      readConfigText(pveConfigFile(paths, vmid)).then(
+        (text) => ({ text, error: undefined }),
+        (error: unknown) => ({ text: undefined, error }),
+      ),
+    ),
+  );
+  vmids.forEach((vmid, index) => {
     const file = pveConfigFile(paths, vmid);
     const pidFile = pvePidFile(paths, vmid);
+    const { text, error: readError } = texts[index]!;
     try {
-      const { vm, problems } = proxmoxVm(vmid, await readConfigText(file), context);
+      if (text === undefined) throw readError;
+      const { vm, problems } = proxmoxVm(vmid, text, context);
       memo.warnOnce(log, file, problems);
       vms.push({ vm, pidFile, statusPid: undefined });
     } catch (error) {
       errors.push(`VM ${vmid}: ${errorMessage(error)}`);
       vms.push({ vm: emptyVm(vmid, 'proxmox'), pidFile, statusPid: undefined });
     }
-  }
+  });
   return { vms, errors };
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, openSync, promises as fs, readlinkSync, readSync } from 'node:fs';
+import { close, closeSync, open, openSync, promises as fs, read, readlinkSync, readSync } from 'node:fs';
 import path from 'node:path';
 
 /** Text files in sysfs/procfs are small; anything larger than this is not what we expect to read. */
@@ -14,24 +14,40 @@ export const isMissing = (error: unknown): boolean => {
 
 export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** Reads a whole text file, refusing files over `limit` bytes (a binary or runaway file must not fill memory). */
-export async function readText(file: string, limit = maxTextFileBytes): Promise<string> {
-  const handle = await fs.open(file, 'r');
-  try {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const buffer = Buffer.alloc(64 * 1024);
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > limit) throw new Error(`${file}: larger than ${limit} bytes`);
-      chunks.push(Buffer.from(buffer.subarray(0, bytesRead)));
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  } finally {
-    await handle.close();
-  }
+const firstChunkBytes = 16 * 1024;
+const chunkBytes = 64 * 1024;
+
+/**
+ * Reads a whole text file, refusing files over `limit` bytes (a binary or runaway file must not fill memory).
+ * Callback fs calls, not FileHandle, and no read past a short one: a sample reads a thousand small
+ * files, and every thread-pool round trip counts.
+ */
+export function readText(file: string, limit = maxTextFileBytes): Promise<string> {
+  return new Promise((resolve, reject) => {
+    open(file, 'r', (openError, fd) => {
+      if (openError) return reject(openError);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      const finish = (error: Error | undefined): void =>
+        close(fd, (closeError) => {
+          if (error ?? closeError) reject(error ?? closeError);
+          else resolve(Buffer.concat(chunks, total).toString('utf8'));
+        });
+      const readChunk = (): void => {
+        const buffer = Buffer.allocUnsafe(total === 0 ? firstChunkBytes : chunkBytes);
+        read(fd, buffer, 0, buffer.length, null, (readError, bytesRead) => {
+          if (readError) return finish(readError);
+          total += bytesRead;
+          if (total > limit) return finish(new Error(`${file}: larger than ${limit} bytes`));
+          chunks.push(buffer.subarray(0, bytesRead));
+          // Regular files, procfs and sysfs return less than asked only at the end: no read to learn it.
+          if (bytesRead < buffer.length) return finish(undefined);
+          readChunk();
+        });
+      };
+      readChunk();
+    });
+  });
 }
 
 /** Reads a text file, or undefined when it does not exist. Other errors propagate. */
@@ -74,42 +90,45 @@ export async function exists(file: string): Promise<boolean> {
 }
 
 /** A sysfs attribute is at most one page; 64 KiB covers every page size Linux uses. */
-export const maxAttributeBytes = 64 * 1024;
-const attributeBuffer = Buffer.allocUnsafe(maxAttributeBytes + 1);
+export const maxKernelFileBytes = 64 * 1024;
+const kernelFileBuffer = Buffer.allocUnsafe(maxKernelFileBytes + 1);
 
 /**
- * Reads a sysfs attribute synchronously. The kernel serves these from memory, so a blocking read
- * costs microseconds, where the same read through the thread pool costs ten times as much CPU —
- * on a host with thousands of devices that is most of a sample. Never use it on disk files or FUSE
- * mounts (/etc/pve), which can block.
+ * Reads a small file the kernel generates from its own memory without waiting on anything — sysfs
+ * attributes, cgroup files, /proc/<pid>/comm — synchronously: microseconds each, where the same read
+ * through the thread pool costs ten times the CPU, most of a sample on a host with thousands of devices.
+ * Never for disk files, FUSE mounts (/etc/pve) or /proc/<pid>/cmdline, whose read takes the process's
+ * mmap lock and can wait as long as a VM pinning its memory holds it.
  */
-export function readAttributeSync(file: string): string {
+export function readKernelFileSync(file: string): string {
   const fd = openSync(file, 'r');
   try {
     let total = 0;
     for (;;) {
-      const bytesRead = readSync(fd, attributeBuffer, total, attributeBuffer.length - total, null);
-      if (bytesRead === 0) break;
+      const wanted = kernelFileBuffer.length - total;
+      const bytesRead = readSync(fd, kernelFileBuffer, total, wanted, null);
       total += bytesRead;
-      if (total > maxAttributeBytes) throw new Error(`${file}: larger than ${maxAttributeBytes} bytes`);
+      if (total > maxKernelFileBytes) throw new Error(`${file}: larger than ${maxKernelFileBytes} bytes`);
+      // These files (seq_file in the kernel, or regular files in a saved tree) return less than asked only at the end.
+      if (bytesRead < wanted) break;
     }
-    return attributeBuffer.toString('utf8', 0, total);
+    return kernelFileBuffer.toString('utf8', 0, total);
   } finally {
     closeSync(fd);
   }
 }
 
-/** readAttributeSync, or undefined when the attribute does not exist. */
-export function readOptionalAttributeSync(file: string): string | undefined {
+/** readKernelFileSync, or undefined when the file does not exist. */
+export function readOptionalKernelFileSync(file: string): string | undefined {
   try {
-    return readAttributeSync(file);
+    return readKernelFileSync(file);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
   }
 }
 
-/** Basename of a sysfs symlink's target, or undefined when the link does not exist (synchronous, as readAttributeSync). */
+/** Basename of a sysfs symlink's target, or undefined when the link does not exist (synchronous, as readKernelFileSync). */
 export function readLinkBasenameSync(link: string): string | undefined {
   try {
     return path.basename(readlinkSync(link));

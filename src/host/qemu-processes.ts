@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { parseProcCgroup, vmScopePath } from '../parse/proc-cgroup.js';
 import { isLiveState, parseProcStatus, type ProcStatus } from '../parse/proc-status.js';
 import { parseQemuCmdline, type QemuCommandLine } from '../parse/qemu-cmdline.js';
-import { readOptionalText } from './fs.js';
+import { readOptionalKernelFileSync, readOptionalText } from './fs.js';
 import { procPath, sysPath, type HostPaths } from './paths.js';
 
 /** What /proc says about one QEMU process. */
@@ -26,9 +26,9 @@ export async function listPids(paths: HostPaths): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
-/** The command name, or undefined when the process is gone. */
-export async function readComm(paths: HostPaths, pid: number): Promise<string | undefined> {
-  return (await readOptionalText(procPath(paths, String(pid), 'comm')))?.trim();
+/** The command name, or undefined when the process is gone. comm is the task's own field: reading it waits on nothing the process holds. */
+export function readComm(paths: HostPaths, pid: number): string | undefined {
+  return readOptionalKernelFileSync(procPath(paths, String(pid), 'comm'))?.trim();
 }
 
 /** A pid file's pid; undefined when the file is absent or holds no pid. */
@@ -41,9 +41,9 @@ export async function readPidFile(file: string): Promise<number | undefined> {
  * cgroup v1 memory controller: `<sysfs>/fs/cgroup/memory/<path>/memory.usage_in_bytes`;
  * v2: `<sysfs>/fs/cgroup/<path>/memory.current`. Undefined when the cgroup has no such file.
  */
-async function readCgroupMemory(paths: HostPaths, cgroupPath: string, v1: boolean): Promise<number | undefined> {
+function readCgroupMemory(paths: HostPaths, cgroupPath: string, v1: boolean): number | undefined {
   const file = v1 ? sysPath(paths, 'fs/cgroup/memory', cgroupPath, 'memory.usage_in_bytes') : sysPath(paths, 'fs/cgroup', cgroupPath, 'memory.current');
-  const text = (await readOptionalText(file))?.trim();
+  const text = readOptionalKernelFileSync(file)?.trim();
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text)) throw new Error(`${file}: not a byte count: ${JSON.stringify(text.slice(0, 40))}`);
   return Number(text);
@@ -53,14 +53,10 @@ async function readCgroupMemory(paths: HostPaths, cgroupPath: string, v1: boolea
  * Reads one process if it is a live QEMU; undefined when it is not QEMU, is a zombie, or went away.
  * Other read failures propagate.
  */
-export async function readQemuProcess(paths: HostPaths, pid: number): Promise<QemuProcessInfo | undefined> {
+export async function readQemuProcess(paths: HostPaths, pid: number, comm: string | undefined = readComm(paths, pid)): Promise<QemuProcessInfo | undefined> {
   const dir = (file: string): string => procPath(paths, String(pid), file);
-  const [comm, cmdlineText, statusText, cgroupText] = await Promise.all([
-    readComm(paths, pid),
-    readOptionalText(dir('cmdline')),
-    readOptionalText(dir('status')),
-    readOptionalText(dir('cgroup')),
-  ]);
+  // cmdline waits on the process's mmap lock, which a VM pinning its memory can hold for seconds: through the thread pool.
+  const [cmdlineText, statusText, cgroupText] = await Promise.all([readOptionalText(dir('cmdline')), readOptionalText(dir('status')), readOptionalText(dir('cgroup'))]);
   if (comm === undefined || cmdlineText === undefined || statusText === undefined) return undefined;
   const cmdline = parseQemuCmdline(cmdlineText);
   if (cmdline === undefined) return undefined;
@@ -69,6 +65,6 @@ export async function readQemuProcess(paths: HostPaths, pid: number): Promise<Qe
   const cgroups = cgroupText === undefined ? { unified: undefined, memoryV1: undefined } : parseProcCgroup(cgroupText);
   const cgroupPath = cgroups.memoryV1 ?? cgroups.unified;
   const cgroupMemoryPath = cgroupPath === undefined ? undefined : vmScopePath(cgroupPath);
-  const cgroupMemoryBytes = cgroupMemoryPath === undefined ? undefined : await readCgroupMemory(paths, cgroupMemoryPath, cgroups.memoryV1 !== undefined);
+  const cgroupMemoryBytes = cgroupMemoryPath === undefined ? undefined : readCgroupMemory(paths, cgroupMemoryPath, cgroups.memoryV1 !== undefined);
   return { pid, comm, cmdline, status, cgroupPath, cgroupMemoryPath, cgroupMemoryBytes };
 }
