@@ -10,6 +10,24 @@ import { copyHost } from './helpers/tmp-host.js';
 describe('pci and iommu collectors across samples', () => {
   const devicesDir = (root: string): string => path.join(root, 'sys/devices/pci0000:00');
 
+  it('an unchanged bus gives the same facts again, and the same text; a new empty IOMMU group still shows', async () => {
+    const { root, flags } = copyHost('suprox');
+    const sampler = createSampler(configFor(flags), silentLogger);
+    const first = await sampler.sample();
+    const second = await sampler.sample();
+    expect(second.snapshot.facts.pci).toBe(first.snapshot.facts.pci);
+    expect(second.snapshot.facts.iommu).toBe(first.snapshot.facts.iommu);
+    const withoutTimes = (text: string): string => text.replace(/^vfio_(collector_duration_seconds|last_sample_timestamp_seconds).*$/gm, '');
+    expect(withoutTimes(second.text)).toBe(withoutTimes(first.text));
+
+    mkdirSync(path.join(root, 'sys/kernel/iommu_groups/99/devices'), { recursive: true });
+    const third = await sampler.sample();
+    expect(third.snapshot.facts.pci).toBe(first.snapshot.facts.pci);
+    expect(third.snapshot.facts.iommu).not.toBe(first.snapshot.facts.iommu);
+    expect(third.text).toContain('vfio_iommu_group_devices{iommu_group="99"} 0');
+    await sampler.stop();
+  });
+
   it('a rebind and a new driver_override show in the next sample', async () => {
     const { root, flags } = copyHost('suprox');
     const sampler = createSampler(configFor(flags), silentLogger);

@@ -30,6 +30,7 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
   description: 'IOMMU groups: membership and whether VFIO would accept each group',
   defaultEnabled: true,
   create() {
+    let last: { generation: number; groupIds: string; facts: IommuFacts } | undefined;
     return {
       async collect(context) {
         const { paths } = context;
@@ -37,10 +38,13 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
         await access(sysPath(paths, 'kernel'));
         const errors: string[] = [];
         const membersById = new Map<string, IommuMember[]>();
-        for (const id of (await listDir(sysPath(paths, 'kernel/iommu_groups'))).filter((name) => /^\d+$/.test(name))) membersById.set(id, []);
+        const groupIds = (await listDir(sysPath(paths, 'kernel/iommu_groups'))).filter((name) => /^\d+$/.test(name));
+        for (const id of groupIds) membersById.set(id, []);
         // Membership from each device's `iommu_group` link, the other side of the group's `devices/` links:
         // the bus is read once per sample for pci and iommu, where listing every group costs a read each.
         const bus = await readPciBus(paths, context);
+        // Nothing changed since these facts were made: the same facts again, whose text the sampler keeps.
+        if (last?.generation === bus.generation && last.groupIds === groupIds.join()) return { facts: last.facts, errors };
         for (const { address, error } of bus.failures) if (!isMissing(error)) errors.push(`PCI device ${address}: ${errorMessage(error)}`);
         for (const { address, classId, driver, iommuGroup } of bus.devices) {
           if (iommuGroup === undefined) continue;
@@ -51,7 +55,9 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
         const groups: IommuGroup[] = [...membersById.keys()]
           .sort(byNumericId)
           .map((id) => ({ id, members: membersById.get(id)!, blocking: blockingMembers(membersById.get(id)!) }));
-        return { facts: { enabled: groups.length > 0, groups }, errors };
+        const facts = { enabled: groups.length > 0, groups };
+        last = errors.length === 0 ? { generation: bus.generation, groupIds: groupIds.join(), facts } : undefined;
+        return { facts, errors };
       },
     };
   },

@@ -28,6 +28,7 @@ export const pciCollector: CollectorDefinition<'pci'> = {
   defaultEnabled: true,
   create(_settings, log) {
     let pciIds: Promise<PciIds> | undefined;
+    let last: { generation: number; facts: PciFacts } | undefined;
     return {
       async collect(context) {
         const { paths } = context;
@@ -38,6 +39,8 @@ export const pciCollector: CollectorDefinition<'pci'> = {
         const ids = await pciIds;
         const errors: string[] = [];
         const bus = await readPciBus(paths, context);
+        // The bus reads as it did when these facts were made: the same facts again, whose text the sampler keeps.
+        if (last?.generation === bus.generation) return { facts: last.facts, errors };
         for (const { address, error } of bus.failures) {
           // A device removed while we read it (hot-unplug, SR-IOV VFs torn down) is not an error.
           if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci', device: address });
@@ -59,7 +62,9 @@ export const pciCollector: CollectorDefinition<'pci'> = {
             vfioBound: isVfioDriver(driver),
           });
         }
-        return { facts: { devices }, errors };
+        const facts = { devices };
+        last = errors.length === 0 ? { generation: bus.generation, facts } : undefined;
+        return { facts, errors };
       },
     };
   },

@@ -21,6 +21,11 @@ export interface PciBusRead {
   devices: PciDeviceRead[];
   /** Devices not read at all: gone mid-read (ENOENT), or their class, group or driver unreadable. */
   failures: { address: string; error: unknown }[];
+  /**
+   * Changes whenever a read differs from the one before (a device added, removed, re-read, rebound, a
+   * new driver_override, any failure): collectors whose facts come from an equal read keep their facts.
+   */
+  generation: number;
 }
 
 /** Devices read between two turns of the event loop: reads are synchronous, a scrape must not wait for a whole bus. */
@@ -32,6 +37,8 @@ interface CachedDevice {
   inode: number;
   groupAndClass: PciGroupAndClass;
   identity: PciIdentity | undefined;
+  driver: string | undefined;
+  driverOverride: string | undefined;
 }
 
 const attempt = <T>(read: () => T): Read<T> => {
@@ -63,6 +70,7 @@ const inodeOf = (dir: string): number | undefined => {
 class PciBusReader {
   private devices = new Map<string, CachedDevice>();
   private last: { sample: object; read: Promise<PciBusRead> } | undefined;
+  private generation = 0;
 
   /** The bus as `sample` sees it: read once, whichever of the sample's collectors asks first. */
   read(paths: HostPaths, sample: object): Promise<PciBusRead> {
@@ -70,7 +78,8 @@ class PciBusReader {
     return this.last.read;
   }
 
-  private readDevice(busEntry: string, address: string, next: Map<string, CachedDevice>): PciDeviceRead {
+  /** One device, and whether it reads as it did last time. */
+  private readDevice(busEntry: string, address: string, next: Map<string, CachedDevice>): { device: PciDeviceRead; unchanged: boolean } {
     const cached = this.devices.get(busEntry);
     let dir = cached?.dir;
     let inode = dir === undefined ? undefined : inodeOf(dir);
@@ -82,31 +91,38 @@ class PciBusReader {
     const known = cached !== undefined && cached.dir === dir && cached.inode === inode ? cached : undefined;
     const groupAndClass = known?.groupAndClass ?? readPciGroupAndClass(dir);
     const identity: Read<PciIdentity> = known?.identity ? { ok: true, value: known.identity } : attempt(() => readPciIdentity(dir, groupAndClass));
-    next.set(busEntry, { dir, inode, groupAndClass, identity: identity.ok ? identity.value : undefined });
     const driver = readLinkBasenameSync(`${dir}/driver`);
     const driverOverride = attempt(() => {
       const text = readOptionalKernelFileSync(`${dir}/driver_override`);
       return text === undefined ? undefined : parseDriverOverride(text);
     });
-    return { address, ...groupAndClass, driver, identity, driverOverride };
+    const overrideValue = driverOverride.ok ? driverOverride.value : undefined;
+    next.set(busEntry, { dir, inode, groupAndClass, identity: identity.ok ? identity.value : undefined, driver, driverOverride: overrideValue });
+    const unchanged = known?.identity !== undefined && driverOverride.ok && known.driver === driver && known.driverOverride === overrideValue;
+    return { device: { address, ...groupAndClass, driver, identity, driverOverride }, unchanged };
   }
 
   private async readAll(paths: HostPaths): Promise<PciBusRead> {
     const busDir = pciDevicesDir(paths);
     const addresses = await listPciAddresses(paths);
     const next = new Map<string, CachedDevice>();
-    const read: PciBusRead = { devices: [], failures: [] };
+    const devices: PciDeviceRead[] = [];
+    const failures: PciBusRead['failures'] = [];
+    let unchanged = addresses.length === this.devices.size;
     for (let index = 0; index < addresses.length; index++) {
       if (index > 0 && index % devicesPerTurn === 0) await yieldToEventLoop();
       const address = addresses[index]!;
       try {
-        read.devices.push(this.readDevice(`${busDir}/${address}`, address, next));
+        const read = this.readDevice(`${busDir}/${address}`, address, next);
+        devices.push(read.device);
+        unchanged &&= read.unchanged;
       } catch (error) {
-        read.failures.push({ address, error });
+        failures.push({ address, error });
       }
     }
     this.devices = next;
-    return read;
+    if (!unchanged || failures.length > 0) this.generation++;
+    return { devices, failures, generation: this.generation };
   }
 }
 

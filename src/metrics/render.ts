@@ -1,5 +1,5 @@
 import type { AnyCollectorDefinition, CollectorDefinition, CollectorName, Snapshot } from '../collectors/types.js';
-import { createExposition, type MetricSink } from './sink.js';
+import { createExposition, emptyExposition } from './sink.js';
 
 export interface BuildInfo {
   version: string;
@@ -7,23 +7,34 @@ export interface BuildInfo {
   nodejs: string;
 }
 
-const renderFacts = <Name extends CollectorName>(
-  definition: CollectorDefinition<Name>,
-  snapshot: Snapshot,
-  sink: MetricSink,
-): void => {
+/** Rendered text per facts object: a collector that hands back the same facts (nothing changed) is not rendered again. */
+const renderedFacts = new WeakMap<object, string>();
+
+const renderFacts = <Name extends CollectorName>(definition: CollectorDefinition<Name>, snapshot: Snapshot): string | undefined => {
   const facts = snapshot.facts[definition.name];
-  if (facts !== undefined) definition.render(facts, sink);
+  if (facts === undefined) return undefined;
+  let text = renderedFacts.get(facts);
+  if (text === undefined) {
+    const exposition = createExposition();
+    definition.render(facts, exposition.sink);
+    text = exposition.text();
+    renderedFacts.set(facts, text);
+  }
+  return text;
 };
 
 /**
  * Renders one snapshot to the text exposition format. Called once per sample, so a scrape only
- * concatenates strings: /metrics never waits on host I/O or on metric construction.
+ * concatenates strings: /metrics never waits on host I/O or on metric construction. Each collector's
+ * families are one block; blocks are joined with the blank line that separates families.
  */
 export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyCollectorDefinition[], build: BuildInfo): string {
+  const blocks: string[] = [];
+  for (const definition of definitions) {
+    const text = renderFacts(definition as CollectorDefinition<CollectorName>, snapshot);
+    if (text !== undefined && text !== emptyExposition) blocks.push(text);
+  }
   const { sink, text } = createExposition();
-  for (const definition of definitions) renderFacts(definition as CollectorDefinition<CollectorName>, snapshot, sink);
-
   const success = sink.gauge('vfio_collector_success', '1 when the collector ran without errors in the last sample.', ['collector']);
   const duration = sink.gauge('vfio_collector_duration_seconds', 'How long the collector took in the last sample.', ['collector']);
   for (const outcome of snapshot.outcomes) {
@@ -35,5 +46,6 @@ export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyColl
     { version: build.version, revision: build.revision, nodejs: build.nodejs },
     1,
   );
-  return text();
+  blocks.push(text());
+  return blocks.join('\n');
 }

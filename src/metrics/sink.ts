@@ -21,6 +21,9 @@ const formatValue = (value: number): string => {
   return String(value);
 };
 
+/** The text of no families, as prom-client writes it. */
+export const emptyExposition = '\n';
+
 interface Series {
   labels: string;
   value: number;
@@ -90,7 +93,7 @@ export function createExposition(): { sink: MetricSink; text(): string } {
         lines.push(family.header);
         for (const { labels, value } of family.series.values()) lines.push(`${family.name}${labels === '' ? '' : `{${labels}}`} ${formatValue(value)}`);
       }
-      if (lines.length === 0) return '\n';
+      if (lines.length === 0) return emptyExposition;
       lines.push('');
       return lines.join('\n');
     },
