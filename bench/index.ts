@@ -15,6 +15,7 @@ import { fixtureFlags } from '../test/helpers/fixtures.js';
 import { startExporterProcess, type ExporterProcess } from './exporter-process.js';
 import { get, median } from './http.js';
 import type { HeapGrowth } from './heap-growth.js';
+import type { KmsgThroughput } from './kmsg.js';
 import { describeMachine } from './machine.js';
 import { startNodeExporter } from './node-exporter.js';
 import { clockTicksPerSecond, cpuTicks, residentBytes } from './proc-stat.js';
@@ -23,7 +24,7 @@ import { startQmpServers } from './qmp-servers.js';
 import type { SampleCost } from './sample-cost.js';
 import { scrapeLoad, type LoadResult } from './scrape-load.js';
 import { generateSyntheticHost, type SyntheticHost } from './synthetic/host.js';
-import { atMost, context, formatTable, kib, mib, ms, percent, perSecond, skipped, type Row } from './table.js';
+import { atLeast, atMost, context, formatTable, kib, mib, ms, percent, perSecond, skipped, type Row } from './table.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -133,6 +134,19 @@ async function heapRows(): Promise<Row[]> {
   ];
 }
 
+/** The exporter's kernel log path (follower and tally) over the synthetic host's backlog, in a fresh process. */
+async function kmsgRows(host: SyntheticHost): Promise<Row[]> {
+  progress('kernel log throughput over the synthetic backlog');
+  const result = await runJsonChild<KmsgThroughput>(path.join(here, 'kmsg.ts'), [path.join(host.root, 'kmsg'), String(host.summary.kmsg.records)], { timeoutMs: 300_000 });
+  return [
+    atLeast('kmsg parse throughput (records/s)', result.records / result.seconds, 500_000, perSecond),
+    context(
+      'kmsg backlog, synthetic host',
+      `${result.records.toLocaleString('en-US')} records, ${mib(result.bytes)}, in ${ms(result.seconds * 1000)}; ${result.oomKills.toLocaleString('en-US')} OOM kills counted (${host.summary.kmsg.oomEvents.toLocaleString('en-US')} written)`,
+    ),
+  ];
+}
+
 /** One scrape each, alternating, of this exporter and node_exporter on the same (real) host. */
 async function comparisonRows(): Promise<Row[]> {
   progress('one scrape of this exporter vs one scrape of node_exporter, this machine');
@@ -189,6 +203,7 @@ async function main(): Promise<void> {
     rows.push(...(await scrapeRows('seed host', fixtureFlags('suprox'), 5)));
     rows.push(...(await steadyRows()));
     rows.push(...(await heapRows()));
+    rows.push(...(await kmsgRows(host)));
     rows.push(...(await comparisonRows()));
   } finally {
     await cleanUp();

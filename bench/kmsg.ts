@@ -1,14 +1,16 @@
 /**
- * Kernel log throughput: generates a ~100 MB dump in the /dev/kmsg format (boot-like noise with
- * continuation lines, OOM reports, IOMMU faults), then follows it as the exporter does (KmsgFollower in
- * text mode feeding the KernelLogTally) and prints records per second.
+ * Kernel log throughput: follows a dump in the /dev/kmsg format as the exporter does (KmsgFollower in
+ * text mode feeding the KernelLogTally) and measures records per second. `npm run bench` runs it on the
+ * synthetic host's 50 MB backlog; alone it generates a ~100 MB dump (boot-like noise with continuation
+ * lines, OOM reports, IOMMU faults) and prints the rate.
  *
- *   npm run bench
+ *   node --import tsx bench/kmsg.ts [<dump> <records>]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { KernelLogTally } from '../src/collectors/oom-tally.js';
 import { KmsgFollower } from '../src/host/kmsg.js';
 
@@ -48,11 +50,16 @@ function generateDump(): { text: string; records: number } {
   return { text: parts.join(''), records: sequence };
 }
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'vfio-bench-kmsg-'));
-try {
-  const { text, records } = generateDump();
-  const file = path.join(dir, 'kmsg');
-  writeFileSync(file, text);
+export interface KmsgThroughput {
+  bytes: number;
+  records: number;
+  oomKills: number;
+  iommuFaults: number;
+  seconds: number;
+}
+
+/** Follows a dump from its start as the exporter does; throws unless it reads `expectedRecords` records without a parse error. */
+export async function followDump(file: string, expectedRecords: number): Promise<KmsgThroughput> {
   const tally = new KernelLogTally();
   const context = { vms: [], bootTimeSeconds: 1709054088 };
   const follower = new KmsgFollower(file, {
@@ -65,10 +72,30 @@ try {
   const seconds = (performance.now() - started) / 1000;
   await follower.close();
   const facts = tally.facts();
-  if (facts.records !== records || facts.parseErrors !== 0) throw new Error(`read ${facts.records} of ${records} records, ${facts.parseErrors} parse errors`);
-  const kills = facts.killCounts.reduce((sum, count) => sum + count.kills, 0);
-  console.log(`kmsg: ${(text.length / 1024 / 1024).toFixed(1)} MB, ${records} records (${kills} OOM kills, ${facts.kernelEvents.iommu_fault} IOMMU faults) in ${seconds.toFixed(2)} s`);
-  console.log(`kmsg: ${Math.round(records / seconds).toLocaleString('en-US')} records/s, ${(text.length / 1024 / 1024 / seconds).toFixed(1)} MB/s`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (facts.records !== expectedRecords || facts.parseErrors !== 0) throw new Error(`read ${facts.records} of ${expectedRecords} records, ${facts.parseErrors} parse errors`);
+  return {
+    bytes: statSync(file).size,
+    records: facts.records,
+    oomKills: facts.killCounts.reduce((sum, count) => sum + count.kills, 0),
+    iommuFaults: facts.kernelEvents.iommu_fault,
+    seconds,
+  };
+}
+
+const [fileArgument, recordsArgument] = process.argv.slice(2);
+if (process.argv[1] === fileURLToPath(import.meta.url) && fileArgument !== undefined) {
+  // `bench/kmsg.ts <dump> <records>`: one JSON line, for bench/index.ts.
+  process.stdout.write(JSON.stringify(await followDump(fileArgument, Number(recordsArgument))) + '\n');
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vfio-bench-kmsg-'));
+  try {
+    const { text, records } = generateDump();
+    const file = path.join(dir, 'kmsg');
+    writeFileSync(file, text);
+    const result = await followDump(file, records);
+    console.log(`kmsg: ${(text.length / 1024 / 1024).toFixed(1)} MB, ${records} records (${result.oomKills} OOM kills, ${result.iommuFaults} IOMMU faults) in ${result.seconds.toFixed(2)} s`);
+    console.log(`kmsg: ${Math.round(records / result.seconds).toLocaleString('en-US')} records/s, ${(text.length / 1024 / 1024 / result.seconds).toFixed(1)} MB/s`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
