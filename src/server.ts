@@ -1,9 +1,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { renderHtml } from './check/html.js';
 import { buildReport } from './check/report.js';
 import type { Logger } from './log.js';
-import { createScrapeBodies } from './metrics/scrape-body.js';
+import { createScrapeBodies, prefersGzip } from './metrics/scrape-body.js';
 import type { Sample } from './sampler.js';
 
 export interface AppOptions {
@@ -22,24 +23,37 @@ const waitingPage = (telemetryPath: string): string =>
 <p>No sample taken yet. <a href="${telemetryPath.replace(/[&<>"']/g, '')}">Metrics</a></p></body></html>
 `;
 
-export function createApp(options: AppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
+/** Never show a stack trace to a client. */
+function failRequest(log: Logger, path: string, response: ServerResponse, error: unknown): void {
+  log.error('request failed', { path, err: error instanceof Error ? error.message : String(error) });
+  if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
+}
 
+/** A scrape: the latest snapshot and the process metrics, gzipped when the scraper asks (Prometheus does). */
+function metricsHandler(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
   const scrapeBodies = createScrapeBodies(options.processRegistry);
-  app.get(options.telemetryPath, async (request, response) => {
-    const wantsGzip = request.acceptsEncodings('gzip', 'identity') === 'gzip';
-    const chunks = await scrapeBodies(options.latest(), wantsGzip);
+  return async (request, response) => {
+    const gzip = prefersGzip(request.headers['accept-encoding']);
+    const chunks = await scrapeBodies(options.latest(), gzip);
     response.writeHead(200, {
       'Content-Type': options.processRegistry.contentType,
       'Content-Length': chunks.reduce((total, chunk) => total + chunk.length, 0),
       Vary: 'Accept-Encoding',
-      ...(wantsGzip ? { 'Content-Encoding': 'gzip' } : {}),
+      ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
     });
     for (const chunk of chunks.slice(0, -1)) response.write(chunk);
     response.end(chunks[chunks.length - 1]);
-  });
+  };
+}
+
+/** The exporter's HTTP handler: /metrics, health and readiness, the status page. */
+export function createApp(options: AppOptions): RequestListener {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const serveMetrics = metricsHandler(options);
+  app.get(options.telemetryPath, (request, response) => serveMetrics(request, response));
   // As Prometheus: healthy while the process serves, ready once there is something to serve.
   app.get('/-/healthy', (_request, response) => {
     response.type('text/plain').send('vfio-exporter is Healthy.\n');
@@ -66,10 +80,15 @@ export function createApp(options: AppOptions): express.Express {
   app.use((_request, response) => {
     response.status(404).type('text/plain').send('404 page not found\n');
   });
-  // Never show a stack trace to a client.
-  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
-    options.log.error('request failed', { path: request.path, err: error instanceof Error ? error.message : String(error) });
-    if (!response.headersSent) response.status(500).type('text/plain').send('internal error\n');
-  });
-  return app;
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => failRequest(options.log, request.path, response, error));
+  // A scrape of exactly the telemetry path skips express's router: with many scrapers at once, routing
+  // cost as much as the answer. Anything else (a trailing slash, POST) takes the routes above.
+  return (request, response) => {
+    const path = request.url?.split('?', 1)[0];
+    if ((request.method === 'GET' || request.method === 'HEAD') && path === options.telemetryPath) {
+      serveMetrics(request, response).catch((error: unknown) => failRequest(options.log, path, response, error));
+      return;
+    }
+    void app(request, response);
+  };
 }

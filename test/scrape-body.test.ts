@@ -1,13 +1,15 @@
 import { execFile } from 'node:child_process';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Gauge, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScrapeBodies, processMetricsMaxAgeMs } from '../src/metrics/scrape-body.js';
+import { createScrapeBodies, prefersGzip, processMetricsMaxAgeMs } from '../src/metrics/scrape-body.js';
+import { createApp } from '../src/server.js';
+import request from 'supertest';
 import type { Sample } from '../src/sampler.js';
-import { findBinary, fixtureFlags, sampledApp } from './helpers/fixtures.js';
+import { findBinary, fixtureFlags, memoryLogger, sampledApp } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
 const sampleOf = (text: string): Sample => ({ snapshot: { takenAtMs: 0, outcomes: [], facts: {} }, text });
@@ -17,9 +19,8 @@ describe('/metrics bodies', () => {
   let url: string;
   beforeAll(async () => {
     const { app } = await sampledApp(fixtureFlags('suprox'));
-    server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
+    server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -97,5 +98,41 @@ describe('scrape body cache', () => {
     const registry = new Registry();
     const bodies = createScrapeBodies(registry);
     expect(gunzipSync(Buffer.concat(await bodies(undefined, true))).toString()).toBe(await registry.metrics());
+  });
+});
+
+describe('/metrics requests', () => {
+  it('takes gzip when the scraper takes it at least as gladly as plain text', () => {
+    expect(prefersGzip('gzip')).toBe(true); // Prometheus
+    expect(prefersGzip('deflate, gzip, br, zstd')).toBe(true); // curl --compressed
+    expect(prefersGzip('*')).toBe(true);
+    expect(prefersGzip(undefined)).toBe(false);
+    expect(prefersGzip('identity')).toBe(false);
+    expect(prefersGzip('gzip;q=0')).toBe(false);
+    expect(prefersGzip('gzip;q=0.5, identity')).toBe(false);
+    expect(prefersGzip('gzip;q=0.5, identity;q=0.1')).toBe(true);
+    expect(prefersGzip('br')).toBe(false);
+  });
+
+  it('answers HEAD, a query string and a trailing slash like GET, and a failing render with a 500 and a log line', async () => {
+    const { app } = await sampledApp(fixtureFlags('suprox'));
+    const head = await request(app).head('/metrics').expect(200);
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(1000);
+    expect((await request(app).get('/metrics?debug=1').expect(200)).text).toContain('vfio_iommu_enabled 1');
+    expect((await request(app).get('/metrics/').expect(200)).text).toContain('vfio_iommu_enabled 1');
+
+    const registry = new Registry();
+    new Gauge({
+      name: 'test_broken',
+      help: 'Always fails.',
+      registers: [registry],
+      collect() {
+        throw new Error('collect failed');
+      },
+    });
+    const { log, lines } = memoryLogger();
+    const broken = createApp({ telemetryPath: '/metrics', latest: () => sampleOf('vfio_x 1\n'), processRegistry: registry, log, hostReserveBytes: 0 });
+    expect((await request(broken).get('/metrics').expect(500)).text).toBe('internal error\n');
+    expect(lines).toEqual([expect.stringMatching(/^error request failed .*"path":"\/metrics".*collect failed/)]);
   });
 });

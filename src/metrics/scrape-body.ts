@@ -8,6 +8,23 @@ const deflateRaw = promisify(deflateRawCallback);
 /** How old the process_* and nodejs_* text may be when a scrape reuses it. */
 export const processMetricsMaxAgeMs = 1000;
 
+/**
+ * Whether a scraper's Accept-Encoding takes gzip at least as gladly as plain text (RFC 9110 §12.5.3):
+ * gzip's weight, or `*`'s, above 0 and not below identity's (1 unless given).
+ */
+export function prefersGzip(acceptEncoding: string | undefined): boolean {
+  if (acceptEncoding === undefined) return false;
+  const weights = new Map<string, number>();
+  for (const part of acceptEncoding.split(',')) {
+    const [coding = '', ...parameters] = part.split(';').map((piece) => piece.trim().toLowerCase());
+    const q = parameters.find((parameter) => parameter.startsWith('q='));
+    if (coding !== '') weights.set(coding, q === undefined ? 1 : Number(q.slice(2)) || 0);
+  }
+  const weight = (coding: string, fallback: number): number => weights.get(coding) ?? weights.get('*') ?? fallback;
+  const gzip = weight('gzip', 0);
+  return gzip > 0 && gzip >= weight('identity', 1);
+}
+
 /** RFC 1952 member header: deflate, no flags, no mtime, OS Unix. */
 const gzipHeader = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 

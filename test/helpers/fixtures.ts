@@ -7,7 +7,7 @@ import { createProcessRegistry } from '../../src/metrics/process.js';
 import { createApp } from '../../src/server.js';
 import type { Sample, Sampler } from '../../src/sampler.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import type express from 'express';
+import type { RequestListener } from 'node:http';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixturesDir = path.join(repoRoot, 'test/fixtures');
@@ -34,7 +34,7 @@ export function configFor(argv: string[]): Config {
 }
 
 export interface SampledApp {
-  app: express.Express;
+  app: RequestListener;
   sampler: Sampler;
   sample: Sample;
 }
