@@ -3,9 +3,13 @@
  * `process.cpuUsage()` (every thread of the process: the thread pool's reads count). The first sample
  * (cold caches, pci.ids, a kernel log backlog) is reported apart; then the median of N after a warm-up.
  *
- *   node --import tsx bench/sample-cost.ts <samples> <warmup> -- <exporter flags...>
+ * Then the median of N samples each after a driver_override change on one device (what a hookscript binding
+ * a VF to vfio-pci before a VM start does): the PCI facts are rebuilt and rendered again.
+ *
+ *   node --import tsx bench/sample-cost.ts <samples> <warmup> <driver_override file> -- <exporter flags...>
  */
 import '../src/threadpool.js';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createSampler } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
@@ -15,6 +19,7 @@ export interface SampleCost {
   first: { wallMs: number; cpuMs: number };
   wallMs: number[];
   cpuMs: number[];
+  afterChange: { wallMs: number[]; cpuMs: number[] };
   textBytes: number;
   series: number;
   /** Collectors that reported success 0 in the last sample. */
@@ -23,8 +28,8 @@ export interface SampleCost {
   collectorMs: Record<string, number>;
 }
 
-const [samplesArg, warmupArg, separator, ...flags] = process.argv.slice(2);
-if (separator !== '--') throw new Error('usage: sample-cost.ts <samples> <warmup> -- <flags...>');
+const [samplesArg, warmupArg, overrideFile, separator, ...flags] = process.argv.slice(2);
+if (separator !== '--' || overrideFile === undefined) throw new Error('usage: sample-cost.ts <samples> <warmup> <driver_override file> -- <flags...>');
 
 const sampler = createSampler(configFor(flags), silentLogger);
 const timed = async (): Promise<{ wallMs: number; cpuMs: number; text: string }> => {
@@ -49,12 +54,21 @@ for (let index = 0; index < Number(samplesArg); index++) {
   cpuMs.push(sample.cpuMs);
   text = sample.text;
 }
+const afterChange: SampleCost['afterChange'] = { wallMs: [], cpuMs: [] };
+for (let index = 0; index < Number(samplesArg); index++) {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  writeFileSync(overrideFile, index % 2 === 0 ? 'vfio-pci\n' : '(null)\n');
+  const sample = await timed();
+  afterChange.wallMs.push(sample.wallMs);
+  afterChange.cpuMs.push(sample.cpuMs);
+}
 const outcomes = sampler.latest!.snapshot.outcomes;
 await sampler.stop();
 const result: SampleCost = {
   first: { wallMs: first.wallMs, cpuMs: first.cpuMs },
   wallMs,
   cpuMs,
+  afterChange,
   textBytes: Buffer.byteLength(text),
   series: text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length,
   failing: outcomes.filter((outcome) => !outcome.success).map((outcome) => `${outcome.name}: ${outcome.errors.slice(0, 2).join('; ')}`),

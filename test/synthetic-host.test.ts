@@ -70,6 +70,8 @@ describe('synthetic host generator (benchmark)', () => {
       expect(text).toContain(`vfio_iommu_group_devices{iommu_group="${group}"} 1`);
     }
     expect(text).toContain('vfio_pci_device_info{pci_address="0000:10:00.2",vendor_id="0x15b3",device_id="0x101e"');
+    expect(assigned.has(host.spareVf)).toBe(false);
+    expect(text).toContain(`vfio_pci_device_vfio_bound{pci_address="${host.spareVf}"} 0`);
     expect(text).not.toMatch(/vfio_collector_success\{collector="[a-z]+"\} 0/);
   });
 

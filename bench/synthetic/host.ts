@@ -43,6 +43,8 @@ export interface SyntheticHost {
   vms: VmPlan[];
   /** QMP sockets of the running VMs; something must serve them (see qmp-servers.ts). */
   qmp: QmpEndpoint[];
+  /** Full address of a VF no VM has: the one a benchmark may rebind. */
+  spareVf: string;
   summary: {
     pciDevices: number;
     virtualFunctions: number;
@@ -103,7 +105,8 @@ export function generateSyntheticHost(root: string, scale: SyntheticScale = full
   const kmsg = path.join(root, 'kmsg');
 
   const layout = sriovLayout(scale.physicalFunctions, scale.vfsPerPf);
-  const vms = planVms(scale.vms, layout.virtualFunctions.map((vf) => vf.address), random);
+  // The last VF stays out of every VM: the spare a benchmark may rebind.
+  const vms = planVms(scale.vms, layout.virtualFunctions.slice(0, -1).map((vf) => vf.address), random);
   const assigned = new Set(vms.flatMap((vm) => vm.vfs.map((address) => address.slice(5))));
   const virtualFunctions = bindVirtualFunctions(layout, assigned);
   const devices = [...layout.platform, ...virtualFunctions];
@@ -141,6 +144,7 @@ export function generateSyntheticHost(root: string, scale: SyntheticScale = full
     root,
     flags: [`--path.sysfs=${sysfs}`, `--path.procfs=${procfs}`, `--path.rootfs=${rootfs}`, `--path.kmsg=${kmsg}`, `--path.pci-ids=${pciIdsFile()}`, '--no-collector.host'],
     vms,
+    spareVf: `0000:${layout.virtualFunctions[layout.virtualFunctions.length - 1]!.address}`,
     qmp: running.map((vm) => ({
       socket: path.join(runDir, `${vm.vmid}.qmp`),
       balloonActualBytes: vm.balloonMiB === 0 ? undefined : vm.memoryMiB * mib,
