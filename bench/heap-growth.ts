@@ -1,8 +1,9 @@
 /**
  * Memory over many samples, in process, on a fixture host: the heap after a full GC once warmed up
- * and again after N samples. Needs --expose-gc.
+ * (the optimizing compiler keeps adding code for the first few thousand samples, which is not a leak),
+ * half-way, and after N samples. Needs --expose-gc.
  *
- *   node --expose-gc --import tsx bench/heap-growth.ts <samples> <host>
+ *   node --expose-gc --import tsx bench/heap-growth.ts <samples> <warm-up samples> <host>
  */
 import '../src/threadpool.js';
 import { performance } from 'node:perf_hooks';
@@ -12,14 +13,16 @@ import { configFor, fixtureFlags } from '../test/helpers/fixtures.js';
 
 export interface HeapGrowth {
   samples: number;
+  warmupSamples: number;
   heapStartBytes: number;
+  heapHalfwayBytes: number;
   heapEndBytes: number;
   rssStartBytes: number;
   rssEndBytes: number;
   meanSampleMs: number;
 }
 
-const [samplesArg, host = 'suprox'] = process.argv.slice(2);
+const [samplesArg, warmupArg, host = 'suprox'] = process.argv.slice(2);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 const fullGc = (): void => {
@@ -29,19 +32,31 @@ const fullGc = (): void => {
 };
 
 const sampler = createSampler(configFor(fixtureFlags(host)), silentLogger);
-for (let index = 0; index < 200; index++) await sampler.sample();
+const warmupSamples = Number(warmupArg);
+for (let index = 0; index < warmupSamples; index++) await sampler.sample();
 fullGc();
 const start = process.memoryUsage();
 const samples = Number(samplesArg);
-const started = performance.now();
-for (let index = 0; index < samples; index++) await sampler.sample();
-const meanSampleMs = (performance.now() - started) / samples;
+let heapHalfwayBytes = 0;
+let sampling = 0;
+for (let index = 0; index < samples; index++) {
+  if (index === samples / 2) {
+    fullGc();
+    heapHalfwayBytes = process.memoryUsage().heapUsed;
+  }
+  const started = performance.now();
+  await sampler.sample();
+  sampling += performance.now() - started;
+}
+const meanSampleMs = sampling / samples;
 fullGc();
 const end = process.memoryUsage();
 await sampler.stop();
 const result: HeapGrowth = {
   samples,
+  warmupSamples,
   heapStartBytes: start.heapUsed,
+  heapHalfwayBytes,
   heapEndBytes: end.heapUsed,
   rssStartBytes: start.rss,
   rssEndBytes: end.rss,
