@@ -55,8 +55,10 @@ function readCgroupMemory(paths: HostPaths, cgroupPath: string, v1: boolean): nu
  */
 export async function readQemuProcess(paths: HostPaths, pid: number, comm: string | undefined = readComm(paths, pid)): Promise<QemuProcessInfo | undefined> {
   const dir = (file: string): string => procPath(paths, String(pid), file);
-  // cmdline waits on the process's mmap lock, which a VM pinning its memory can hold for seconds: through the thread pool.
-  const [cmdlineText, statusText, cgroupText] = await Promise.all([readOptionalText(dir('cmdline')), readOptionalText(dir('status')), readOptionalText(dir('cgroup'))]);
+  // cmdline waits on the process's mmap lock, which a VM pinning its memory can hold for seconds, and cgroup on
+  // the cgroup mutex: through the thread pool. status reads counters under no lock (fs/proc/array.c, task_mem).
+  const [cmdlineText, cgroupText] = await Promise.all([readOptionalText(dir('cmdline')), readOptionalText(dir('cgroup'))]);
+  const statusText = readOptionalKernelFileSync(dir('status'));
   if (comm === undefined || cmdlineText === undefined || statusText === undefined) return undefined;
   const cmdline = parseQemuCmdline(cmdlineText);
   if (cmdline === undefined) return undefined;
