@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the test suite runs for real: promtool/Prometheus, Alertmanager, QEMU, lspci and pci.ids.
+# Debian packages the test suite runs for real: promtool/Prometheus, Alertmanager, QEMU, lspci and pci.ids, Chromium.
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager qemu-system-x86 pciutils pci.ids)
+packages=(prometheus prometheus-alertmanager qemu-system-x86 pciutils pci.ids chromium fonts-dejavu-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -15,6 +15,7 @@ export function createSampler(config: Config, log: Logger): Sampler {
     settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds },
     log,
     build: buildInfo,
+    collectorTimeoutSeconds: config.collectorTimeoutSeconds,
   });
 }
 
@@ -30,7 +31,7 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
   const cronExpression = intervalToCron(config.sampleIntervalSeconds);
   const sampler = createSampler(config, log);
   const processRegistry = createProcessRegistry();
-  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log });
+  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log, hostReserveBytes: config.hostReserveBytes });
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = config.listen.host ? app.listen(config.listen.port, config.listen.host) : app.listen(config.listen.port);
     listening.once('listening', () => resolve(listening));

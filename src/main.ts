@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import './threadpool.js';
 import { parseFlags, type Config } from './cli/flags.js';
+import { runCheck } from './check/command.js';
 import { startExporter } from './exporter.js';
 import { errorMessage } from './host/fs.js';
 import { createLogger } from './log.js';
@@ -40,6 +42,8 @@ async function main(): Promise<number | undefined> {
       process.once('SIGINT', () => shutdown('SIGINT'));
       return undefined;
     }
+    case 'check':
+      return runCheck(config, log, (text) => process.stdout.write(text));
     default:
       return fail(`command ${config.command} is not available in this build`, 2);
   }

@@ -18,6 +18,8 @@ import { renderSnapshot, type BuildInfo } from './metrics/render.js';
 interface ActiveCollector<Name extends CollectorName> {
   definition: CollectorDefinition<Name>;
   instance: CollectorInstance<FactsByCollector[Name]>;
+  /** A run that outlived its timeout and has not settled yet (a hung read): no second run starts beside it. */
+  stillRunning: Promise<unknown> | undefined;
 }
 
 type AnyActiveCollector = { [Name in CollectorName]: ActiveCollector<Name> }[CollectorName];
@@ -28,6 +30,8 @@ export interface SamplerOptions {
   settings: CollectorSettings;
   log: Logger;
   build: BuildInfo;
+  /** A collector that takes longer fails this sample; the others are not held up. */
+  collectorTimeoutSeconds: number;
 }
 
 export interface Sample {
@@ -40,21 +44,42 @@ const activate = <Name extends CollectorName>(
   definition: CollectorDefinition<Name>,
   settings: CollectorSettings,
   log: Logger,
-): ActiveCollector<Name> => ({ definition, instance: definition.create(settings, log) });
+): ActiveCollector<Name> => ({ definition, instance: definition.create(settings, log), stillRunning: undefined });
 
+/**
+ * Runs one collector under a deadline. A read that hangs (a stuck FUSE mount such as a Proxmox
+ * /etc/pve without quorum, a device that never answers) fails that collector, not the sample.
+ */
 async function runCollector<Name extends CollectorName>(
-  { definition, instance }: ActiveCollector<Name>,
+  active: ActiveCollector<Name>,
   context: Parameters<CollectorInstance<unknown>['collect']>[0],
   facts: Partial<FactsByCollector>,
+  timeoutSeconds: number,
 ): Promise<CollectorOutcome> {
+  const { definition, instance } = active;
   const started = performance.now();
   let errors: string[];
-  try {
-    const collected = await instance.collect(context);
-    facts[definition.name] = collected.facts;
-    errors = collected.errors;
-  } catch (error) {
-    errors = [errorMessage(error)];
+  if (active.stillRunning) {
+    errors = [`previous run still has not finished after timing out; skipped`];
+  } else {
+    const run = instance.collect(context);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutSeconds}s`)), timeoutSeconds * 1000);
+    });
+    try {
+      const collected = await Promise.race([run, deadline]);
+      facts[definition.name] = collected.facts;
+      errors = collected.errors;
+    } catch (error) {
+      errors = [errorMessage(error)];
+      active.stillRunning = run;
+      void run.catch(() => undefined).finally(() => {
+        active.stillRunning = undefined;
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
   const durationSeconds = (performance.now() - started) / 1000;
   for (const error of errors) context.log.error('collector problem', { collector: definition.name, err: error });
@@ -91,7 +116,9 @@ export class Sampler {
     const takenAtMs = Date.now();
     const facts: Partial<FactsByCollector> = {};
     const context = { paths: this.options.paths, log: this.options.log, settings: this.options.settings, previous: this.latestSample?.snapshot };
-    const outcomes = await Promise.all(this.active.map((collector) => runCollector(collector as ActiveCollector<CollectorName>, context, facts)));
+    const outcomes = await Promise.all(
+      this.active.map((collector) => runCollector(collector as ActiveCollector<CollectorName>, context, facts, this.options.collectorTimeoutSeconds)),
+    );
     const snapshot: Snapshot = { takenAtMs, outcomes, facts };
     const sample = { snapshot, text: await renderSnapshot(snapshot, this.options.collectors, this.options.build) };
     this.latestSample = sample;

@@ -1,5 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
+import { renderHtml } from './check/html.js';
+import { buildReport } from './check/report.js';
 import type { Logger } from './log.js';
 import type { Sample } from './sampler.js';
 
@@ -10,21 +12,14 @@ export interface AppOptions {
   /** prom-client's process_* and nodejs_* metrics, collected at scrape time (cheap, no host I/O under --path.*). */
   processRegistry: Registry;
   log: Logger;
+  /** Memory kept back for the host when the status page judges whether a VM fits. */
+  hostReserveBytes: number;
 }
 
-const escapeHtml = (text: string): string =>
-  text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-
-export function landingPage(telemetryPath: string): string {
-  const href = escapeHtml(telemetryPath);
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>vfio-exporter</title></head>
-<body><h1>vfio-exporter</h1><p>Prometheus exporter for PCI-passthrough (VFIO) hosts.</p>
-<ul><li><a href="${href}">Metrics</a></li><li><a href="/-/healthy">Health</a></li><li><a href="/-/ready">Readiness</a></li></ul>
-</body></html>
+const waitingPage = (telemetryPath: string): string =>
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vfio-exporter</title></head><body><h1>vfio-exporter</h1>
+<p>No sample taken yet. <a href="${telemetryPath.replace(/[&<>"']/g, '')}">Metrics</a></p></body></html>
 `;
-}
 
 export function createApp(options: AppOptions): express.Express {
   const app = express();
@@ -44,8 +39,20 @@ export function createApp(options: AppOptions): express.Express {
     if (options.latest()) response.type('text/plain').send('vfio-exporter is Ready.\n');
     else response.status(503).type('text/plain').send('vfio-exporter is not ready: no sample taken yet.\n');
   });
+  // The status page is rendered once per sample, from the snapshot: no host I/O per request.
+  const statusPages = new WeakMap<Sample, string>();
   app.get('/', (_request, response) => {
-    response.type('html').send(landingPage(options.telemetryPath));
+    const sample = options.latest();
+    if (!sample) {
+      response.type('html').send(waitingPage(options.telemetryPath));
+      return;
+    }
+    let page = statusPages.get(sample);
+    if (page === undefined) {
+      page = renderHtml(buildReport(sample.snapshot, { reserveBytes: options.hostReserveBytes, vmid: undefined }), options.telemetryPath);
+      statusPages.set(sample, page);
+    }
+    response.type('html').send(page);
   });
   app.use((_request, response) => {
     response.status(404).type('text/plain').send('404 page not found\n');

@@ -10,7 +10,7 @@ import { createSampler } from '../src/exporter.js';
 describe('web endpoints', () => {
   it('is healthy at once and ready only after the first sample', async () => {
     const state: { sample?: Sample } = {};
-    const app = createApp({ telemetryPath: '/metrics', latest: () => state.sample, processRegistry: new Registry(), log: silentLogger });
+    const app = createApp({ telemetryPath: '/metrics', latest: () => state.sample, processRegistry: new Registry(), log: silentLogger, hostReserveBytes: 1024 ** 3 });
     await request(app).get('/-/healthy').expect(200, 'vfio-exporter is Healthy.\n');
     await request(app).get('/-/ready').expect(503);
     state.sample = { snapshot: { takenAtMs: 0, outcomes: [], facts: {} }, text: 'vfio_x 1\n' };
@@ -22,6 +22,7 @@ describe('web endpoints', () => {
     const { app } = await sampledApp([...fixtureFlags('suprox'), '--web.telemetry-path=/probe']);
     const landing = await request(app).get('/').expect(200);
     expect(landing.text).toContain('<a href="/probe">Metrics</a>');
+    expect(landing.text).toContain('<h2>PCI devices (27)</h2>');
     await request(app).get('/probe').expect(200);
     const missing = await request(app).get('/metrics').expect(404);
     expect(missing.text).toBe('404 page not found\n');
@@ -31,7 +32,7 @@ describe('web endpoints', () => {
   it('serves the previous snapshot while a sample is running', async () => {
     const sampler = createSampler(configFor(fixtureFlags('suprox')), silentLogger);
     const first = await sampler.sample();
-    const app = createApp({ telemetryPath: '/metrics', latest: () => sampler.latest, processRegistry: new Registry(), log: silentLogger });
+    const app = createApp({ telemetryPath: '/metrics', latest: () => sampler.latest, processRegistry: new Registry(), log: silentLogger, hostReserveBytes: 1024 ** 3 });
     const running = sampler.sample();
     expect(sampler.sample()).toBe(running);
     const during = await request(app).get('/metrics').expect(200);

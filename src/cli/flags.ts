@@ -1,7 +1,9 @@
 import { allCollectors } from '../collectors/index.js';
 import type { CollectorName } from '../collectors/types.js';
+import { errorMessage } from '../host/fs.js';
 import type { HostPaths } from '../host/paths.js';
 import { logFormats, logLevels, type LogFormat, type LogLevel } from '../log.js';
+import { parseByteSize } from '../parse/bytes.js';
 import { parseDuration } from '../parse/duration.js';
 
 export const commands = ['serve', 'check', 'capture'] as const;
@@ -23,7 +25,10 @@ export interface Config {
   paths: HostPaths;
   collectors: Set<CollectorName>;
   sampleIntervalSeconds: number;
+  collectorTimeoutSeconds: number;
   qmpTimeoutSeconds: number;
+  /** Memory kept back for the host when judging whether a VM fits; the recording rules use the same default. */
+  hostReserveBytes: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** `check`: judge one VM's start. */
@@ -51,7 +56,9 @@ export const valueFlags: readonly FlagSpec[] = [
   { name: 'path.kmsg', help: 'Kernel log device (or a saved dump of it).', defaultValue: '/dev/kmsg', placeholder: 'file' },
   { name: 'path.pci-ids', help: 'pci.ids file (default: search usr/share/misc and usr/share/hwdata under rootfs, then /).', defaultValue: '', placeholder: 'file' },
   { name: 'sample.interval', help: 'Interval between samples; must divide a minute or an hour.', defaultValue: '15s', placeholder: 'duration' },
+  { name: 'sample.timeout', help: 'A collector that takes longer fails that sample; the others are not held up.', defaultValue: '10s', placeholder: 'duration' },
   { name: 'qmp.timeout', help: 'Hard deadline for one QMP exchange with a VM.', defaultValue: '2s', placeholder: 'duration' },
+  { name: 'memory.host-reserve', help: 'Memory kept back for the host when judging whether a VM can start (check, status page); keep equal to vfio:config_host_reserve_bytes in the rules.', defaultValue: '1GiB', placeholder: 'size' },
   { name: 'log.level', help: `Only log messages with the given severity or above: ${logLevels.join(', ')}.`, defaultValue: 'info', placeholder: 'level' },
   { name: 'log.format', help: `Output format of log messages: ${logFormats.join(', ')}.`, defaultValue: 'logfmt', placeholder: 'format' },
   { name: 'vmid', help: 'check: judge whether this VM can start (exit 0 fits, 1 would fail, 2 could not judge).', defaultValue: '', placeholder: 'id' },
@@ -82,15 +89,21 @@ const oneOf = <T extends string>(flag: string, value: string, allowed: readonly 
   throw new UsageError(`--${flag}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
 };
 
-const durationFlag = (flag: string, value: string): number => {
+/** Runs a value parser, turning its error into a UsageError that names the flag. */
+const parsedFlag = <T>(flag: string, value: string, parse: (text: string) => T): T => {
   try {
-    const seconds = parseDuration(value);
-    if (seconds <= 0) throw new Error('must be positive');
-    return seconds;
+    return parse(value);
   } catch (error) {
-    throw new UsageError(`--${flag}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`--${flag}: ${errorMessage(error)}`);
   }
 };
+
+const durationFlag = (flag: string, value: string): number =>
+  parsedFlag(flag, value, (text) => {
+    const seconds = parseDuration(text);
+    if (seconds <= 0) throw new Error('must be positive');
+    return seconds;
+  });
 
 export type ParseResult = { kind: 'config'; config: Config } | { kind: 'help'; text: string } | { kind: 'version' };
 
@@ -160,7 +173,9 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
       },
       collectors,
       sampleIntervalSeconds: durationFlag('sample.interval', value('sample.interval')),
+      collectorTimeoutSeconds: durationFlag('sample.timeout', value('sample.timeout')),
       qmpTimeoutSeconds: durationFlag('qmp.timeout', value('qmp.timeout')),
+      hostReserveBytes: parsedFlag('memory.host-reserve', value('memory.host-reserve'), parseByteSize),
       logLevel: oneOf('log.level', value('log.level'), logLevels),
       logFormat: oneOf('log.format', value('log.format'), logFormats),
       checkVmid: optional('vmid'),

@@ -45,7 +45,7 @@ export async function sampledApp(argv: string[], log: Logger = silentLogger): Pr
   const sampler = createSampler(config, log);
   const sample = await sampler.sample();
   const processRegistry = createProcessRegistry();
-  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log });
+  const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log, hostReserveBytes: config.hostReserveBytes });
   return { app, sampler, sample };
 }
 

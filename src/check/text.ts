@@ -1,0 +1,65 @@
+import { gib } from './headroom.js';
+import type { CheckReport, VmRow } from './report.js';
+
+const shortAddress = (address: string): string => address.replace(/^0000:/, '');
+
+const vmMemory = (vm: VmRow): string => {
+  const parts = [`memory ${vm.memoryConfiguredBytes === null ? '?' : gib(vm.memoryConfiguredBytes)}`];
+  parts.push(vm.balloonEnabled ? `balloon on (floor ${vm.balloonMinBytes === null ? '?' : gib(vm.balloonMinBytes)})` : 'balloon off');
+  if (vm.hugepages) parts.push(`hugepages ${vm.hugepages}`);
+  if (vm.rssBytes !== null) parts.push(`rss ${gib(vm.rssBytes)}`);
+  if (vm.lockedBytes !== null) parts.push(`locked ${gib(vm.lockedBytes)}`);
+  if (vm.balloonActualBytes !== null) parts.push(`balloon actual ${gib(vm.balloonActualBytes)}`);
+  if (vm.startHeadroom) parts.push(`start headroom ${gib(vm.startHeadroom.headroomBytes)}`);
+  return parts.join(', ');
+};
+
+/** The human report: problems first, then what lspci -nnk, the IOMMU group listing and the VM configs would show. */
+export function renderText(report: CheckReport): string {
+  const lines: string[] = [`vfio-exporter check, ${report.generatedAt}`, ''];
+  if (report.verdict) {
+    const word = { fits: 'FITS', refuse: 'REFUSE', unknown: 'CANNOT JUDGE' }[report.verdict.verdict];
+    lines.push(`VM ${report.verdict.vmid}: ${word}`, ...report.verdict.reason.split('\n').map((line) => `  ${line}`), '');
+  }
+  lines.push(report.problems.length === 0 ? 'No problems found.' : `Problems (${report.problems.length}):`);
+  for (const problem of report.problems) {
+    lines.push(`  ${problem.severity.toUpperCase().padEnd(8)} ${problem.alert}`, `           ${problem.summary}`, `           fix: ${problem.fix}`, `           see: ${problem.runbook}`);
+  }
+  if (report.memory) {
+    const memory = report.memory;
+    lines.push(
+      '',
+      'Host memory:',
+      `  total ${gib(memory.totalBytes)}, available ${gib(memory.availableBytes)}, free ${gib(memory.freeBytes)}, swap ${gib(memory.swapFreeBytes)} free of ${gib(memory.swapTotalBytes)}`,
+      memory.zfsArc
+        ? `  ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (min ${gib(memory.zfsArc.minBytes)}, max ${gib(memory.zfsArc.maxBytes)}), reclaimable ${gib(memory.reclaimableArcBytes)}`
+        : '  no ZFS ARC',
+      `  hugepages ${memory.hugepagesFree} free of ${memory.hugepagesTotal} × ${memory.hugepageSizeBytes / 1024 ** 2} MiB`,
+    );
+  }
+  lines.push('', `VMs (${report.vms.length}):`);
+  for (const vm of report.vms) {
+    const state = [vm.running ? 'running' : 'stopped', vm.startOnBoot ? 'onboot' : ''].filter(Boolean).join(', ');
+    lines.push(`  ${vm.vmid} ${vm.name} [${vm.source}] ${state}: ${vmMemory(vm)}`);
+    if (vm.devices.length > 0) lines.push(`      passthrough: ${vm.devices.join(', ')}`);
+  }
+  lines.push('', `PCI devices (${report.devices.length}):`);
+  for (const device of report.devices) {
+    const name = [device.vendorName, device.deviceName].filter(Boolean).join(' ') || 'Device';
+    // lspci leaves out a zero revision.
+    const revision = device.revision === '0x00' ? '' : ` (rev ${device.revision.slice(2)})`;
+    lines.push(`  ${shortAddress(device.address)} ${device.className || 'Class'} [${device.classId.slice(2, 6)}]: ${name} [${device.ids}]${revision}`);
+    const details = [`driver: ${device.driver}`];
+    if (device.driverOverride) details.push(`driver_override: ${device.driverOverride}`);
+    if (device.iommuGroup !== null) details.push(`IOMMU group ${device.iommuGroup}`);
+    if (device.assignedTo.length > 0) details.push(`assigned to VM ${device.assignedTo.join(', ')}`);
+    lines.push(`\t${details.join(', ')}`);
+  }
+  lines.push('', report.groups.length === 0 ? 'IOMMU groups: none (IOMMU off)' : `IOMMU groups (${report.groups.length}):`);
+  for (const group of report.groups) {
+    lines.push(`  group ${group.id}${group.viable ? '' : ' (not viable)'}: ${group.members.map((member) => `${shortAddress(member.address)} ${member.driver}`).join(', ')}`);
+  }
+  const failed = report.collectors.filter((collector) => !collector.success);
+  if (failed.length > 0) lines.push('', `Collectors that failed: ${failed.map((collector) => collector.name).join(', ')}`);
+  return lines.join('\n') + '\n';
+}
