@@ -12,6 +12,7 @@ import {
   type Dashboard, type Panel, type Row, type Target,
 } from './helpers/grafana.js';
 import { ruleGroups, startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
+import { startQemu, type RunningQemu } from './helpers/qemu.js';
 import { copyHostKept } from './helpers/tmp-host.js';
 
 const grafanaDir = path.join(repoRoot, 'grafana');
@@ -197,6 +198,7 @@ const tables = dashboards.flatMap(({ file, dashboard }) =>
 
 describe('on the seed host, through a real Prometheus', () => {
   let host: { root: string; flags: string[] } | undefined;
+  let qemu: RunningQemu | undefined;
   let exporter: RunningExporter | undefined;
   let prometheus: RunningPrometheus | undefined;
 
@@ -220,6 +222,8 @@ describe('on the seed host, through a real Prometheus', () => {
 
   beforeAll(async () => {
     host = copyHostKept('suprox');
+    // VM 100 runs on the seed host; a real QEMU answers on its QMP socket, so its balloon has a size.
+    qemu = await startQemu({ qmpSocket: path.join(host.root, 'root/run/qemu-server/100.qmp'), memoryMiB: 2048 });
     exporter = await startExporter(configFor([...host.flags, '--web.listen-address=127.0.0.1:0', '--sample.interval=1s']), silentLogger);
     prometheus = await startPrometheus({
       targets: [`127.0.0.1:${exporter.port}`],
@@ -246,6 +250,7 @@ describe('on the seed host, through a real Prometheus', () => {
   afterAll(async () => {
     await prometheus?.close();
     await exporter?.close();
+    await qemu?.close();
     if (host) rmSync(host.root, { recursive: true, force: true });
   });
 
