@@ -8,7 +8,7 @@ import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
 import { configFor, findBinary, repoRoot } from './helpers/fixtures.js';
 import {
-  allPanels, loadDashboards, mergeTables, organizeOf, queries, queryPanels, shownMetrics, substitute, unitOf, valueColumn,
+  allPanels, loadDashboards, mergeTables, organizeOf, queries, queryPanels, regexValue, shownMetrics, substitute, unitOf, valueColumn,
   type Dashboard, type Panel, type Row, type Target,
 } from './helpers/grafana.js';
 import { ruleGroups, startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
@@ -185,7 +185,7 @@ describe('README', () => {
   });
 });
 
-// ---- Against a real Prometheus scraping the exporter on the seed host ----
+// ---- Against a real Prometheus scraping the exporter on the seed host, and on a second host ----
 
 const ruleFile = path.join(repoRoot, 'alerts/vfio.rules.yml');
 const job = 'vfio';
@@ -195,12 +195,20 @@ const tables = dashboards.flatMap(({ file, dashboard }) =>
     .filter((panel) => panel.type === 'table')
     .map((panel) => [`${file} › ${panel.title}`, { panel, dashboard }] as const),
 );
+const dashboardByUid = (uid: string): Dashboard => dashboards.find(({ dashboard }) => dashboard.uid === uid)!.dashboard;
+const panelNamed = (dashboard: Dashboard, title: string): Panel => queryPanels(dashboard).find((panel) => panel.title === title)!;
 
-describe('on the seed host, through a real Prometheus', () => {
-  let host: { root: string; flags: string[] } | undefined;
+interface Host {
+  copy: { root: string; flags: string[] };
+  exporter: RunningExporter;
+  instance: string;
+}
+
+describe('through a real Prometheus scraping the seed host (suprox) and the same host after its fix (suprox-fixed)', () => {
+  const hosts: Partial<Record<'seed' | 'fixed', Host>> = {};
   let qemu: RunningQemu | undefined;
-  let exporter: RunningExporter | undefined;
   let prometheus: RunningPrometheus | undefined;
+  const onSeed = (): Record<string, string> => ({ instance: regexValue(hosts.seed!.instance) });
 
   /** One table query's result at `time`, framed as Grafana does: one row per series, every label a column. */
   async function frame(panel: Panel, target: Target, dashboard: Dashboard, time: number): Promise<Row[]> {
@@ -213,34 +221,43 @@ describe('on the seed host, through a real Prometheus', () => {
     }));
   }
 
-  /** A table's queries, all evaluated at one instant as Grafana does, then merged. */
+  /** A table's queries over every host, all evaluated at one instant as Grafana does, then merged. */
   async function tableFrames(panel: Panel, dashboard: Dashboard): Promise<{ frames: Row[][]; rows: Row[] }> {
     const time = Date.now() / 1000;
     const frames = await Promise.all((panel.targets ?? []).map((target) => frame(panel, target, dashboard, time)));
     return { frames, rows: mergeTables(frames) };
   }
 
+  const valueOn = (samples: Sample[], host: Host, labels: Record<string, string> = {}): number =>
+    Number(samples.find((sample) => sample.metric['instance'] === host.instance && Object.entries(labels).every(([name, value]) => sample.metric[name] === value))?.value[1]);
+
+  async function startHost(name: string): Promise<Host> {
+    const copy = copyHostKept(name);
+    const exporter = await startExporter(configFor([...copy.flags, '--web.listen-address=127.0.0.1:0', '--sample.interval=1s']), silentLogger);
+    return { copy, exporter, instance: `127.0.0.1:${exporter.port}` };
+  }
+
   beforeAll(async () => {
-    host = copyHostKept('suprox');
+    hosts.seed = await startHost('suprox');
+    hosts.fixed = await startHost('suprox-fixed');
     // VM 100 runs on the seed host; a real QEMU answers on its QMP socket, so its balloon has a size.
-    qemu = await startQemu({ qmpSocket: path.join(host.root, 'root/run/qemu-server/100.qmp'), memoryMiB: 2048 });
-    exporter = await startExporter(configFor([...host.flags, '--web.listen-address=127.0.0.1:0', '--sample.interval=1s']), silentLogger);
+    qemu = await startQemu({ qmpSocket: path.join(hosts.seed.copy.root, 'root/run/qemu-server/100.qmp'), memoryMiB: 2048 });
     prometheus = await startPrometheus({
-      targets: [`127.0.0.1:${exporter.port}`],
+      targets: [hosts.seed.instance, hosts.fixed.instance],
       job,
       ruleFiles: existsSync(ruleFile) ? [ruleFile] : [],
       intervalSeconds: 1,
     });
-    const scrapes = async (count: number): Promise<boolean> => ((await prometheus!.samples(`count_over_time(up{job="${job}"}[1m]) >= ${count}`)).length > 0);
-    await prometheus.waitFor('three scrapes of the exporter', () => scrapes(3), 20_000);
+    const scraped = async (count: number): Promise<boolean> => ((await prometheus!.samples(`count_over_time(up{job="${job}"}[1m]) >= ${count}`)).length === 2);
+    await prometheus.waitFor('three scrapes of each exporter', () => scraped(3), 20_000);
     const scrapedAt = Date.now();
     await prometheus.waitFor(
       'every rule group evaluated after the scrapes',
       async () => (await ruleGroups(prometheus!)).every((group) => Date.parse(group.lastEvaluation) > scrapedAt),
       10_000,
     );
-    // A kill of some process while Prometheus watches, as /proc/vmstat shows it: the "any process" annotation fires on it.
-    const vmstat = path.join(host.root, 'proc/vmstat');
+    // A kill of some process while Prometheus watches, as the seed's /proc/vmstat shows it: the "any process" annotation marks it.
+    const vmstat = path.join(hosts.seed.copy.root, 'proc/vmstat');
     if (existsSync(vmstat) && (await prometheus.samples('vfio_oom_kills_total')).length > 0) {
       writeFileSync(vmstat, readFileSync(vmstat, 'utf8').replace(/^oom_kill (\d+)$/m, (_line, kills: string) => `oom_kill ${Number(kills) + 1}`));
       await prometheus.waitFor('the new OOM kill to be scraped', async () => (await prometheus!.samples('changes(vfio_oom_kills_total[1m]) > 0')).length > 0, 10_000);
@@ -249,45 +266,61 @@ describe('on the seed host, through a real Prometheus', () => {
 
   afterAll(async () => {
     await prometheus?.close();
-    await exporter?.close();
+    for (const host of Object.values(hosts)) await host.exporter.close();
     await qemu?.close();
-    if (host) rmSync(host.root, { recursive: true, force: true });
+    for (const host of Object.values(hosts)) rmSync(host.copy.root, { recursive: true, force: true });
   });
 
-  it.each(allQueries)('%s returns data', async (_name, { expr, label, dashboard }) => {
-    const samples = await prometheus!.samples(substitute(expr, dashboard));
+  it.each(allQueries)('%s returns data on the seed host', async (_name, { expr, label, dashboard }) => {
+    const samples = await prometheus!.samples(substitute(expr, dashboard, onSeed()));
     expect(samples, 'empty result: this panel shows "No data" on the seed host').not.toEqual([]);
     if (label) expect(samples.filter((sample) => (sample.metric[label] ?? '') !== '')).not.toEqual([]);
   });
 
-  it.each(tables)('table %s joins its queries into one row per entity and shows only columns that exist', async (_name, { panel, dashboard }) => {
+  it.each(tables)('table %s joins its queries into one row per host and entity, and shows only columns that exist', async (_name, { panel, dashboard }) => {
     const { frames, rows } = await tableFrames(panel, dashboard);
     const fields = new Set(rows.flatMap((row) => Object.keys(row)));
     const organize = organizeOf(panel)!;
     const placed = Object.keys(organize.indexByName);
     expect([...fields].filter((field) => !placed.includes(field) && !organize.excludeByName[field]), 'columns neither placed nor hidden').toEqual([]);
     expect(placed.filter((field) => !fields.has(field)), 'placed columns no query returns').toEqual([]);
-    const widest = Math.max(...frames.map((rowsOfOne) => rowsOfOne.length));
-    expect(rows.length, 'rows that failed to join').toBe(widest);
+    expect(rows.length, 'rows that failed to join').toBe(Math.max(...frames.map((rowsOfOne) => rowsOfOne.length)));
   });
 
   it('shows the seed SATA controller on vfio-pci, assigned to VM 101, ready for VFIO; unassigned devices are not highlighted', async () => {
-    const { panel, dashboard } = tables.find(([name]) => name.endsWith('› PCI devices'))![1];
-    const { rows } = await tableFrames(panel, dashboard);
-    const sata = rows.find((row) => row['pci_address'] === '0000:00:17.0');
-    expect(sata).toMatchObject({ driver: 'vfio-pci', vmid: '101', 'Value #C': '1', 'Value #E': '1' });
-    expect(rows.find((row) => row['pci_address'] === '0000:07:00.0')).toMatchObject({ driver: 'nvme', 'Value #E': '0' });
-    expect(rows).toHaveLength(27);
+    const { rows } = await tableFrames(panelNamed(dashboardByUid('vfio-overview'), 'PCI devices'), dashboardByUid('vfio-overview'));
+    const seedRows = rows.filter((row) => row['instance'] === hosts.seed!.instance);
+    expect(seedRows).toHaveLength(27);
+    expect(seedRows.find((row) => row['pci_address'] === '0000:00:17.0')).toMatchObject({ driver: 'vfio-pci', vmid: '101', name: 'truenas', 'Value #C': '1', 'Value #E': '1' });
+    expect(seedRows.find((row) => row['pci_address'] === '0000:07:00.0')).toMatchObject({ driver: 'nvme', 'Value #E': '0' });
   });
 
-  it('shows VM 101 in red in the start headroom bar gauge: starting it now would end in an OOM kill', async () => {
-    const overview = dashboards.find(({ dashboard }) => dashboard.uid === 'vfio-overview')!.dashboard;
-    const panel = queryPanels(overview).find((candidate) => candidate.title === 'Start headroom of stopped passthrough VMs')!;
+  it('shows the seed VM 101 in red in the start headroom bar gauge, and not the fixed host, where it runs', async () => {
+    const overview = dashboardByUid('vfio-overview');
+    const panel = panelNamed(overview, 'Start headroom of stopped passthrough VMs');
     const samples = await prometheus!.samples(substitute(panel.targets![0]!.expr!, overview));
-    const vm101 = Number(samples.find((sample) => sample.metric['vmid'] === '101')?.value[1]);
+    const vm101 = valueOn(samples, hosts.seed!, { vmid: '101' });
     expect(vm101).toBeLessThan(0);
     const steps = (panel.fieldConfig?.defaults as { thresholds: { steps: { color: string; value: number | null }[] } }).thresholds.steps;
-    const color = steps.filter((step) => step.value === null || vm101 >= step.value).at(-1)?.color;
-    expect(color).toBe('red');
+    expect(steps.filter((step) => step.value === null || vm101 >= step.value).at(-1)?.color).toBe('red');
+    expect(samples.filter((sample) => sample.metric['instance'] === hosts.fixed!.instance)).toEqual([]);
+  });
+
+  it('stacks what the running passthrough VM pins: nothing on the seed host, the locked 12 GiB of VM 101 on the fixed one', async () => {
+    const overview = dashboardByUid('vfio-overview');
+    const [pinned] = panelNamed(overview, 'Where the host memory goes').targets!;
+    const samples = await prometheus!.samples(substitute(pinned!.expr!, overview));
+    expect(valueOn(samples, hosts.seed!)).toBe(0);
+    expect(valueOn(samples, hosts.fixed!)).toBe(12885426176);
+  });
+
+  it('counts one host and one VM that cannot start across the fleet, the seed VM 101 first', async () => {
+    const fleet = dashboardByUid('vfio-fleet');
+    const value = async (title: string): Promise<number> =>
+      Number((await prometheus!.samples(substitute(panelNamed(fleet, title).targets![0]!.expr!, fleet)))[0]?.value[1]);
+    expect(await value('Hosts with a passthrough VM that cannot start')).toBe(1);
+    expect(await value('Stopped passthrough VMs that cannot start')).toBe(1);
+    const [first] = await prometheus!.samples(substitute(panelNamed(fleet, 'Stopped passthrough VMs, least headroom first').targets![0]!.expr!, fleet));
+    expect(first?.metric).toMatchObject({ instance: hosts.seed!.instance, vmid: '101', name: 'truenas' });
   });
 });

@@ -110,18 +110,22 @@ export function queries(dashboard: Dashboard): Query[] {
   return [...fromPanels, ...fromAnnotations, ...fromVariables];
 }
 
+/** A variable value as Grafana writes it into a regex matcher: regex characters escaped, for a PromQL string. */
+export const regexValue = (value: string): string => value.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&');
+
 /**
  * The expression as Grafana sends it: built-in intervals replaced by what a 1m-step, 1h-range view
- * gives, multi-value variables by the `.*` of "All". Throws on a variable it does not know.
+ * gives; a multi-value variable by `selected` (already a regex) or else the `.*` of "All".
+ * Throws on a variable it does not know.
  */
-export function substitute(expr: string, dashboard: Dashboard): string {
+export function substitute(expr: string, dashboard: Dashboard, selected: Record<string, string> = {}): string {
   const builtIns: Record<string, string> = { __rate_interval: '1m', __interval: '1m', __range: '1h' };
   return expr.replace(/\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, braced?: string, bare?: string, bracketed?: string) => {
     const name = braced ?? bare ?? bracketed ?? '';
     const builtIn = builtIns[name];
     if (builtIn !== undefined) return builtIn;
     const variable = dashboard.templating.list.find((candidate) => candidate.name === name);
-    if (variable?.multi) return '.*';
+    if (variable?.multi) return selected[name] ?? '.*';
     throw new Error(`${whole}: not a built-in interval nor a multi-value variable of ${dashboard.uid}`);
   });
 }
