@@ -33,6 +33,8 @@ const vm = (overrides: Partial<Vm>): Vm => ({
   balloonMinBytes: 8 * GiB,
   hugepages: undefined,
   pending: undefined,
+  configProblems: 0,
+  configUnreadable: false,
   devices: [{ pciAddress: '0000:00:17.0', slot: 'hostpci0' }],
   process: undefined,
   qmp: undefined,

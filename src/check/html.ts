@@ -11,7 +11,7 @@ h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;margin:1.2em 0 .4em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}th{background:#f0f0f0}
 td.num{text-align:right;white-space:nowrap}.addr{font-family:ui-monospace,monospace;white-space:nowrap}
-.problem{border-left:6px solid;padding:8px 10px;margin:8px 0;background:#fff}
+.problem{border-left:6px solid;padding:8px 10px;margin:8px 0;background:#fff;overflow-wrap:anywhere}
 .critical{border-color:#c62828}.warning{border-color:#ef8f00}.info{border-color:#1565c0}
 .sev{font-weight:700;text-transform:uppercase;margin-right:.5em}.critical .sev{color:#c62828}.warning .sev{color:#b26a00}
 .fix{font-family:ui-monospace,monospace;font-size:.9em;background:#f4f4f4;padding:4px;margin-top:4px;overflow-wrap:anywhere}

@@ -15,14 +15,19 @@ export interface VmProcess {
   rssBytes: number;
   /** VmLck + VmPin from /proc/<pid>/status: where VFIO-pinned guest RAM is charged. */
   lockedBytes: number;
-  /** The VM's cgroup path as /proc/<pid>/cgroup gives it (v2 unified, else the v1 memory controller). */
+  /** The process's cgroup path as /proc/<pid>/cgroup gives it (the v1 memory controller's when the host has one, else v2 unified). */
   cgroupPath: string | undefined;
-  /** memory.current (v2) / memory.usage_in_bytes (v1) of that cgroup. */
+  /**
+   * The VM's scope enclosing `cgroupPath` (`qemu.slice/<vmid>.scope`, `machine.slice/machine-qemu…scope`;
+   * libvirt puts QEMU in `<scope>/libvirt/emulator`); undefined when QEMU runs in no scope of its own.
+   */
+  cgroupMemoryPath: string | undefined;
+  /** memory.current (v2) / memory.usage_in_bytes (v1) of `cgroupMemoryPath`. */
   cgroupMemoryBytes: number | undefined;
 }
 
 export interface VmQmpState {
-  /** The last `query-balloon` answered in time with a result. */
+  /** The last QMP query answered in time with a result (`query-balloon`; `query-status` when the config has no balloon device). */
   up: boolean;
   balloonActualBytes: number | undefined;
   /** Why `up` is false (absent socket, refused, timed out, garbage, QMP error). */
@@ -40,11 +45,21 @@ export interface Vm {
   balloonEnabled: boolean;
   /** Balloon floor; 0 when ballooning is off; equals the configured memory when no floor is set. */
   balloonMinBytes: number | undefined;
-  /** Proxmox `hugepages:` (`2`, `1024`, `any`) or libvirt `<hugepages/>`: guest RAM comes from the hugepage pool. */
+  /**
+   * Guest RAM comes from the hugepage pool, of this size: `2M`, `1G` (Proxmox `hugepages: 2|1024`, libvirt
+   * `<page size>`), `any` (Proxmox picks 1G or 2M at start) or `default` (libvirt `<hugepages/>`: the host's default size).
+   */
   hugepages: string | undefined;
   /** Changes that apply at next start (Proxmox `[PENDING]`). */
   pending: { memoryConfiguredBytes: number | undefined; balloonMinBytes: number | undefined } | undefined;
   devices: VmPassthroughDevice[];
+  /**
+   * Problems with the VM's config in this sample: lines that could not be understood, an unresolved PCI
+   * mapping, or 1 when the file could not be read at all. Undefined for a QEMU process without a config.
+   */
+  configProblems: number | undefined;
+  /** The config file could not be read or parsed at all: nothing but the VM's id and its process is known. */
+  configUnreadable: boolean;
   process: VmProcess | undefined;
   qmp: VmQmpState | undefined;
 }

@@ -1,0 +1,218 @@
+import { errorMessage, maxTextFileBytes } from '../host/fs.js';
+import {
+  definedDomainFile,
+  isAutostart,
+  libvirtPidFile,
+  listDefinedDomains,
+  listRunningDomains,
+  runningDomainFile,
+} from '../host/libvirt.js';
+import { readConfigText } from '../host/config-file.js';
+import { listPveVmids, pveConfigFile, pveNodeName, pvePidFile, readPciMappingText } from '../host/pve.js';
+import type { HostPaths } from '../host/paths.js';
+import type { Logger } from '../log.js';
+import { parseLibvirtDomain, parseLibvirtStatus, type LibvirtDomain } from '../parse/libvirt-domain.js';
+import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, type PveVmConfig } from '../parse/pve-config.js';
+import { mappedPciIds, parsePciMappingConfig, type ParsedPciMappings } from '../parse/pve-pci-mapping.js';
+import type { Vm, VmPassthroughDevice } from './vm-types.js';
+
+/** A VM as its config describes it, before processes and QMP are looked at. */
+export interface ConfiguredVm {
+  vm: Omit<Vm, 'running' | 'process' | 'qmp'>;
+  /** Pid file whose process, when it is a live QEMU for this VM, means the VM runs. */
+  pidFile: string;
+  /** libvirt's `<domstatus pid>`, used when the pid file is missing. */
+  statusPid: number | undefined;
+}
+
+export interface ConfigRead {
+  vms: ConfiguredVm[];
+  errors: string[];
+}
+
+const MiB = 1024 * 1024;
+
+const proxmoxHugepages: Record<string, string> = { '2': '2M', '1024': '1G', any: 'any' };
+
+/** Hugepage size as the `size` label shows it: `2M`, `1G`, `default`, or `<n>K` for other sizes. */
+function hugepageLabel(size: 'default' | number): string {
+  if (size === 'default') return size;
+  if (size % (1024 * MiB) === 0) return `${size / (1024 * MiB)}G`;
+  if (size % MiB === 0) return `${size / MiB}M`;
+  return `${Math.round(size / 1024)}K`;
+}
+
+/** Remembers which problems were logged per file, so an unchanged bad config warns once, not every sample. */
+export class ProblemMemo {
+  private readonly logged = new Map<string, string>();
+
+  warnOnce(log: Logger, file: string, problems: readonly ConfigProblem[]): void {
+    const signature = problems.map((problem) => `${problem.line}:${problem.message}`).join('\n');
+    if (this.logged.get(file) === signature) return;
+    this.logged.set(file, signature);
+    for (const problem of problems) log.warn('VM config problem; line ignored', { collector: 'vm', file, line: problem.line, err: problem.message });
+  }
+}
+
+interface ConfigProblem {
+  line: number;
+  message: string;
+}
+
+const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
+  vmid,
+  name: '',
+  source,
+  startOnBoot: false,
+  memoryConfiguredBytes: undefined,
+  balloonEnabled: false,
+  balloonMinBytes: undefined,
+  hugepages: undefined,
+  pending: undefined,
+  devices: [],
+  configProblems: 1,
+  configUnreadable: true,
+});
+
+function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: ConfigProblem[]): VmPassthroughDevice[] {
+  const devices: VmPassthroughDevice[] = [];
+  for (const { slot, line, hostIds, mapping } of config.hostPci) {
+    let ids = hostIds;
+    if (mapping !== undefined) {
+      const mapped = context.node === undefined ? undefined : mappedPciIds(context.mappings, mapping, context.node);
+      if (mapped === undefined) problems.push({ line, message: `${slot}: PCI mapping '${mapping}' has no device for node '${context.node ?? '?'}'` });
+      ids = mapped ?? [];
+    }
+    for (const id of ids) for (const pciAddress of expandHostPciId(id, context.presentAddresses)) devices.push({ pciAddress, slot });
+  }
+  return devices;
+}
+
+const mibToBytes = (mib: number | undefined): number | undefined => (mib === undefined ? undefined : mib * MiB);
+
+/** Absent `balloon:` keeps the balloon device with its floor at `memory`; `balloon: 0` removes the device. */
+const balloonFloorBytes = (balloonMiB: number | undefined, memoryMiB: number | undefined): number | undefined =>
+  balloonMiB === 0 ? 0 : mibToBytes(balloonMiB ?? memoryMiB);
+
+interface ProxmoxVmRead {
+  vm: ConfiguredVm['vm'];
+  problems: ConfigProblem[];
+}
+
+function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): ProxmoxVmRead {
+  const { current, pending, problems } = parsePveConfig(text);
+  const mappingProblems: ConfigProblem[] = [];
+  const next = pending === undefined ? undefined : pendingMemoryAtNextStart(current, pending);
+  return {
+    vm: {
+      vmid,
+      name: current.name ?? '',
+      source: 'proxmox',
+      startOnBoot: current.onBoot,
+      memoryConfiguredBytes: mibToBytes(current.memoryMiB),
+      balloonEnabled: current.balloonMiB !== 0,
+      balloonMinBytes: current.balloonInvalid ? undefined : balloonFloorBytes(current.balloonMiB, current.memoryMiB),
+      hugepages: current.hugepages === undefined ? undefined : proxmoxHugepages[current.hugepages],
+      pending: next && { memoryConfiguredBytes: mibToBytes(next.memoryMiB), balloonMinBytes: balloonFloorBytes(next.balloonMiB, next.memoryMiB) },
+      devices: proxmoxDevices(current, context, mappingProblems),
+      configProblems: problems.length + mappingProblems.length,
+      configUnreadable: false,
+    },
+    problems: [...problems, ...mappingProblems].sort((a, b) => a.line - b.line),
+  };
+}
+
+interface ProxmoxContext {
+  node: string | undefined;
+  mappings: ParsedPciMappings['mappings'];
+  presentAddresses: readonly string[];
+}
+
+/** This node's Proxmox VMs. One unreadable config is an error for that VM only. */
+export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonly string[], log: Logger, memo: ProblemMemo): Promise<ConfigRead> {
+  const vmids = await listPveVmids(paths);
+  const errors: string[] = [];
+  const vms: ConfiguredVm[] = [];
+  if (vmids.length === 0) return { vms, errors };
+  const node = await pveNodeName(paths);
+  let mappings: ParsedPciMappings['mappings'] = new Map();
+  try {
+    const mappingText = await readPciMappingText(paths);
+    if (mappingText !== undefined) {
+      const parsed = parsePciMappingConfig(mappingText);
+      memo.warnOnce(log, 'etc/pve/mapping/pci.cfg', parsed.problems);
+      mappings = parsed.mappings;
+    }
+  } catch (error) {
+    errors.push(`PCI mappings: ${errorMessage(error)}`);
+  }
+  const context: ProxmoxContext = { node, mappings, presentAddresses };
+  for (const vmid of vmids) {
+    const file = pveConfigFile(paths, vmid);
+    const pidFile = pvePidFile(paths, vmid);
+    try {
+      const { vm, problems } = proxmoxVm(vmid, await readConfigText(file), context);
+      memo.warnOnce(log, file, problems);
+      vms.push({ vm, pidFile, statusPid: undefined });
+    } catch (error) {
+      errors.push(`VM ${vmid}: ${errorMessage(error)}`);
+      vms.push({ vm: emptyVm(vmid, 'proxmox'), pidFile, statusPid: undefined });
+    }
+  }
+  return { vms, errors };
+}
+
+function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['vm'] {
+  return {
+    vmid: domain.name,
+    name: domain.name,
+    source: 'libvirt',
+    startOnBoot,
+    memoryConfiguredBytes: domain.memoryBytes,
+    balloonEnabled: domain.balloonEnabled,
+    // libvirt has no auto-balloon floor; the guest starts at <currentMemory>.
+    balloonMinBytes: domain.balloonEnabled ? domain.currentMemoryBytes : 0,
+    hugepages: domain.hugepages === undefined ? undefined : hugepageLabel(domain.hugepages),
+    pending: undefined,
+    devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}` })),
+    configProblems: 0,
+    configUnreadable: false,
+  };
+}
+
+/**
+ * libvirt domains: a running one from its status XML (the live definition), else its defined XML.
+ * One unreadable domain is an error for that domain only.
+ */
+export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
+  const [defined, running] = await Promise.all([listDefinedDomains(paths), listRunningDomains(paths)]);
+  const errors: string[] = [];
+  const vms: ConfiguredVm[] = [];
+  for (const name of [...new Set([...defined, ...running])].sort()) {
+    const pidFile = libvirtPidFile(paths, name);
+    const failures: string[] = [];
+    let domain: LibvirtDomain | undefined;
+    let statusPid: number | undefined;
+    if (running.includes(name)) {
+      try {
+        // Status XML carries the QEMU capabilities too: it may outgrow a config.
+        const status = parseLibvirtStatus(await readConfigText(runningDomainFile(paths, name), maxTextFileBytes));
+        domain = status.domain;
+        statusPid = status.pid;
+      } catch (error) {
+        failures.push(`${runningDomainFile(paths, name)}: ${errorMessage(error)}`);
+      }
+    }
+    if (domain === undefined && defined.includes(name)) {
+      try {
+        domain = parseLibvirtDomain(await readConfigText(definedDomainFile(paths, name)));
+      } catch (error) {
+        failures.push(`${definedDomainFile(paths, name)}: ${errorMessage(error)}`);
+      }
+    }
+    errors.push(...failures.map((failure) => `domain ${name}: ${failure}`));
+    const vm = domain === undefined ? { ...emptyVm(name, 'libvirt'), name } : libvirtVm(domain, await isAutostart(paths, name));
+    vms.push({ vm: { ...vm, configProblems: failures.length }, pidFile, statusPid });
+  }
+  return { vms, errors };
+}
