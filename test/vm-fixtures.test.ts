@@ -63,6 +63,9 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
       'vfio_vm_memory_cgroup_bytes{vmid="101"} 13177962496',
       'vfio_vm_qmp_up{vmid="101"} 0',
       'vfio_vm_config_parse_errors{vmid="101"} 0',
+      // The kill before the fix is still in the kernel log.
+      'vfio_vm_last_oom_kill_timestamp_seconds{vmid="101"} 1709062125.623241',
+      'vfio_vm_oom_killed_rss_bytes{vmid="101"} 16178458624',
     ]);
   });
 });

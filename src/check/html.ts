@@ -57,6 +57,9 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
         `${cell(group.members.map((member) => `${member.address} (${member.driver})`).join(', '), 'addr')}</tr>`,
     )
     .join('\n');
+  const kills = report.oomKills
+    .map((kill) => `<tr class="bad">${cell(kill.time ?? '?')}${cell(kill.vmid)}${cell(kill.name)}${cell(`${kill.comm} (${kill.pid})`)}${cell(kill.constraint)}${bytesCell(kill.rssBytes)}</tr>`)
+    .join('\n');
   const memory = report.memory;
   const memoryLine = memory
     ? `Total ${gib(memory.totalBytes)} · available ${gib(memory.availableBytes)}${memory.zfsArc ? ` · ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (reclaimable ${gib(memory.reclaimableArcBytes)})` : ''} · hugepages ${memory.hugepagesFree}/${memory.hugepagesTotal} free`
@@ -74,6 +77,8 @@ ${problems}
 <h2>VMs (${report.vms.length})</h2>
 <div class="scroll"><table><thead><tr><th>VM</th><th>Name</th><th>State</th><th>On boot</th><th>Memory</th><th>Balloon</th><th>RSS</th><th>Locked</th><th>Start headroom</th><th>Passthrough</th></tr></thead>
 <tbody>${vms}</tbody></table></div>
+<h2>OOM kills (${report.oomKills.length})</h2>
+${report.oomKills.length === 0 ? '<p class="ok">No VM OOM kill in the kernel log.</p>' : `<div class="scroll"><table><thead><tr><th>Time</th><th>VM</th><th>Name</th><th>Process</th><th>Constraint</th><th>RSS at kill</th></tr></thead><tbody>${kills}</tbody></table></div>`}
 <h2>PCI devices (${report.devices.length})</h2>
 <div class="scroll"><table><thead><tr><th>Address</th><th>Device</th><th>Class</th><th>Driver</th><th>IOMMU group</th><th>VM</th></tr></thead>
 <tbody>${devices}</tbody></table></div>

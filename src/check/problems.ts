@@ -152,6 +152,27 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
   return problems;
 }
 
+/** As the rule vfio:vm_oom_kills_recent: a VM's kill counts as recent for 15 minutes. */
+export const recentKillSeconds = 900;
+
+function oomProblems(snapshot: Snapshot, vms: readonly Vm[]): Problem[] {
+  const nowSeconds = snapshot.takenAtMs / 1000;
+  return (snapshot.facts.oom?.kernelLog?.lastKills ?? [])
+    .filter((kill) => kill.vmid !== '' && kill.timestampSeconds !== undefined && kill.timestampSeconds > nowSeconds - recentKillSeconds)
+    .map((kill) => {
+      const vm = vms.find((candidate) => candidate.vmid === kill.vmid);
+      return {
+        alert: 'VfioVMOOMKilled',
+        severity: 'critical' as const,
+        vmid: kill.vmid,
+        summary: `${vm ? vmLabel(vm) : `VM ${kill.vmid}`} was killed by the OOM killer at ${new Date(kill.timestampSeconds! * 1000).toISOString()} (${kill.comm} pid ${kill.pid}, ${kill.constraint || 'no constraint logged'}), holding ${gib(kill.rssBytes)}.`,
+        fix: 'Before starting it again, make it fit: turn ballooning off and lower its memory to what the host can give (vfio-exporter check --vmid ' + kill.vmid + ' names the size), or free host memory.',
+        runbook: runbook('VfioVMOOMKilled'),
+        blocksStart: false,
+      };
+    });
+}
+
 function collectorProblems(snapshot: Snapshot): Problem[] {
   return snapshot.outcomes
     .filter((outcome) => !outcome.success)
@@ -175,6 +196,7 @@ export function findProblems({ snapshot, reserveBytes }: ProblemInputs): Problem
   return [
     ...(memory ? memoryProblems(vms, memory, reserveBytes) : []),
     ...(pci ? deviceProblems(vms, pci, iommu) : []),
+    ...oomProblems(snapshot, vms),
     ...collectorProblems(snapshot),
   ].sort((a, b) => severityOrder[a.severity] - severityOrder[b.severity]);
 }

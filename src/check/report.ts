@@ -50,6 +50,16 @@ export interface StartVerdict {
   reason: string;
 }
 
+export interface OomKillRow {
+  vmid: string;
+  name: string;
+  comm: string;
+  pid: number;
+  constraint: string;
+  time: string | null;
+  rssBytes: number;
+}
+
 export interface CheckReport {
   generatedAt: string;
   problems: Problem[];
@@ -58,6 +68,8 @@ export interface CheckReport {
   vms: VmRow[];
   devices: DeviceRow[];
   groups: GroupRow[];
+  /** The last OOM kill of each VM the kernel log still holds, newest first. */
+  oomKills: OomKillRow[];
   collectors: { name: string; success: boolean; errors: string[] }[];
 }
 
@@ -129,6 +141,17 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
       viable: group.blocking.length === 0,
       members: group.members.map((member) => ({ address: member.address, driver: member.driver ?? 'none' })),
     })),
+    oomKills: (snapshot.facts.oom?.kernelLog?.lastKills ?? [])
+      .map((kill) => ({
+        vmid: kill.vmid,
+        name: vms.find((candidate) => candidate.vmid === kill.vmid)?.name ?? '',
+        comm: kill.comm,
+        pid: kill.pid,
+        constraint: kill.constraint,
+        time: kill.timestampSeconds === undefined ? null : new Date(kill.timestampSeconds * 1000).toISOString(),
+        rssBytes: kill.rssBytes,
+      }))
+      .sort((a, b) => (b.time ?? '').localeCompare(a.time ?? '')),
     collectors: snapshot.outcomes.map((outcome) => ({ name: outcome.name, success: outcome.success, errors: outcome.errors })),
   };
 }

@@ -59,6 +59,9 @@ export function renderText(report: CheckReport): string {
   for (const group of report.groups) {
     lines.push(`  group ${group.id}${group.viable ? '' : ' (not viable)'}: ${group.members.map((member) => `${shortAddress(member.address)} ${member.driver}`).join(', ')}`);
   }
+  if (report.oomKills.length > 0) lines.push('', 'OOM kills the kernel log still holds (last per VM):');
+  for (const kill of report.oomKills)
+    lines.push(`  ${kill.time ?? 'time unknown'} VM ${kill.vmid}${kill.name ? ` (${kill.name})` : ''}: ${kill.comm} pid ${kill.pid}, ${kill.constraint || 'no constraint'}, rss ${gib(kill.rssBytes)}`);
   const failed = report.collectors.filter((collector) => !collector.success);
   if (failed.length > 0) lines.push('', `Collectors that failed: ${failed.map((collector) => collector.name).join(', ')}`);
   return lines.join('\n') + '\n';

@@ -1,9 +1,10 @@
 import { hostCollector } from './host.js';
 import { iommuCollector } from './iommu.js';
 import { memoryCollector } from './memory.js';
+import { oomCollector } from './oom.js';
 import { pciCollector } from './pci.js';
 import type { AnyCollectorDefinition } from './types.js';
 import { vmCollector } from './vm.js';
 
 /** Every collector, in the order their series appear on /metrics. */
-export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, iommuCollector, memoryCollector, vmCollector, hostCollector];
+export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, iommuCollector, memoryCollector, vmCollector, oomCollector, hostCollector];

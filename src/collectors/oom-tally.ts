@@ -1,0 +1,200 @@
+import { classifyKernelEvent, kernelEventKinds, type KernelEventKind } from '../parse/kernel-events.js';
+import type { KmsgRecord } from '../parse/kmsg.js';
+import { constraintFromReason, parseOomLine, parseOomSummary, vmidFromCgroupPath, type OomKill, type OomLine, type OomMemcgContext, type OomSummary } from '../parse/oom.js';
+import type { Vm } from './vm-types.js';
+
+export interface OomKillCount {
+  /** Empty when the process was not a VM's. */
+  vmid: string;
+  comm: string;
+  /** From the oom-kill summary; `CONSTRAINT_MEMCG` or empty when the kernel printed none. */
+  constraint: string;
+  kills: number;
+}
+
+export interface ObservedKill {
+  vmid: string;
+  pid: number;
+  comm: string;
+  constraint: string;
+  /** Wall-clock time of the kill; undefined when the boot time is unknown. */
+  timestampSeconds: number | undefined;
+  /** anon-rss + file-rss + shmem-rss when it was killed. */
+  rssBytes: number;
+  /** The memory cgroup the process was in, when the kernel said. */
+  taskMemcg: string | undefined;
+}
+
+export interface KernelLogFacts {
+  records: number;
+  overruns: number;
+  parseErrors: number;
+  killCounts: OomKillCount[];
+  /** The last kill of each VM's QEMU process. */
+  lastKills: ObservedKill[];
+  kernelEvents: Record<KernelEventKind, number>;
+}
+
+/** What attribution and timestamps need from outside the log: the VMs last seen and the boot time. */
+export interface TallyContext {
+  vms: readonly Vm[];
+  bootTimeSeconds: number | undefined;
+}
+
+export type TallyFinding = { kind: 'kill'; kill: ObservedKill } | { kind: 'kernel-event'; event: KernelEventKind };
+
+/** What the report being read so far said about the next kill. */
+interface OomEpisode {
+  summary?: OomSummary;
+  memcgContext?: OomMemcgContext;
+  /** Up to 5.2 the reason is on the `Kill process … or sacrifice child` line. */
+  chosenReason?: string;
+  /** Set by `Tasks in <memcg> are going to be killed due to memory.oom.group set`; holds for the rest of the group. */
+  groupMemcg?: string;
+}
+
+const maxHeldSummaries = 32;
+
+/** Older kernels flag pr_cont fragments `+`; newer ones log an interrupted fragment as a record of its own. */
+const isFragment = (record: KmsgRecord): boolean => record.flags === '+' || /^[,/]/.test(record.message);
+
+/**
+ * The VM's QEMU itself, not a helper in its scope (swtpm, virtiofsd) killed with it: Proxmox runs `kvm`,
+ * libvirt and plain QEMU `qemu-system-*` or `qemu-kvm` (comm is cut to 15 characters).
+ */
+const isQemu = ({ vmid, pid, comm }: ObservedKill, vms: readonly Vm[]): boolean =>
+  comm === 'kvm' || comm.startsWith('qemu') || vms.some((vm) => vm.vmid === vmid && vm.process?.pid === pid);
+
+/** The VM whose QEMU ran in `taskMemcg` (or below it), else the scope name, else the QEMU pid seen in the last sample. */
+function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly Vm[]): string {
+  if (taskMemcg !== undefined) {
+    const inScope = vms.find(({ process }) => {
+      const scope = process?.cgroupPath;
+      return scope !== undefined && scope !== '/' && (taskMemcg === scope || taskMemcg.startsWith(scope + '/'));
+    });
+    if (inScope) return inScope.vmid;
+    const named = vmidFromCgroupPath(taskMemcg);
+    if (named !== undefined) {
+      if (vms.some((vm) => vm.vmid === named)) return named;
+      // libvirt shortens long domain names in the scope name.
+      const longer = vms.filter((vm) => vm.source === 'libvirt' && vm.vmid.startsWith(named));
+      return longer.length === 1 ? longer[0]!.vmid : named;
+    }
+  }
+  return vms.find((vm) => vm.process?.pid === pid)?.vmid ?? '';
+}
+
+/**
+ * Counts what the kernel log says, each record once by its sequence number, however often the ring is
+ * read. Counts only grow. Pairs each kill with the summary of the same pid printed before it.
+ */
+export class KernelLogTally {
+  private lastSequence = -1;
+  private records = 0;
+  private overruns = 0;
+  private parseErrors = 0;
+  private readonly killCounts = new Map<string, OomKillCount>();
+  private readonly lastKills = new Map<string, ObservedKill>();
+  private readonly kernelEvents = Object.fromEntries(kernelEventKinds.map((kind) => [kind, 0])) as Record<KernelEventKind, number>;
+  private readonly summariesByPid = new Map<number, OomSummary>();
+  private episode: OomEpisode = {};
+  /** A summary whose tail the kernel logged as separate records (an interrupted pr_cont). */
+  private openSummary: string | undefined;
+
+  noteOverrun(): void {
+    this.overruns++;
+  }
+
+  noteParseError(): void {
+    this.parseErrors++;
+  }
+
+  add(record: KmsgRecord, context: TallyContext): TallyFinding | undefined {
+    if (record.sequence <= this.lastSequence) return undefined;
+    this.lastSequence = record.sequence;
+    this.records++;
+    const fromKernel = record.facility === 0;
+    if (fromKernel) {
+      // A fragment of a summary whose pr_cont pieces were logged as records of their own, maybe with others between.
+      const summaryText = this.openSummary !== undefined && isFragment(record) ? this.openSummary + record.message : undefined;
+      const line = summaryText === undefined ? parseOomLine(record.message) : parseOomSummary(summaryText);
+      if (line) return this.oomLine(line, summaryText ?? record.message, record, context);
+    }
+    const event = classifyKernelEvent(record.message, fromKernel);
+    if (event === undefined) return undefined;
+    this.kernelEvents[event]++;
+    return { kind: 'kernel-event', event };
+  }
+
+  facts(): KernelLogFacts {
+    return {
+      records: this.records,
+      overruns: this.overruns,
+      parseErrors: this.parseErrors,
+      killCounts: [...this.killCounts.values()].map((count) => ({ ...count })),
+      lastKills: [...this.lastKills.values()],
+      kernelEvents: { ...this.kernelEvents },
+    };
+  }
+
+  private oomLine(line: OomLine, text: string, record: KmsgRecord, context: TallyContext): TallyFinding | undefined {
+    switch (line.kind) {
+      case 'invoked':
+        this.episode = {};
+        this.openSummary = undefined;
+        return undefined;
+      case 'summary':
+        this.episode = { summary: line };
+        this.openSummary = line.pid === undefined ? text : undefined;
+        if (line.pid !== undefined) this.holdSummary(line.pid, line);
+        return undefined;
+      case 'memcg-context':
+        this.episode = { ...this.episode, memcgContext: line, groupMemcg: undefined };
+        return undefined;
+      case 'chosen':
+        this.episode.chosenReason = line.reason;
+        return undefined;
+      case 'group-kill':
+        this.episode.groupMemcg = line.memcg;
+        return undefined;
+      case 'reaped':
+        return undefined;
+      case 'kill':
+        return { kind: 'kill', kill: this.kill(line, record, context) };
+    }
+  }
+
+  private holdSummary(pid: number, summary: OomSummary): void {
+    this.summariesByPid.delete(pid);
+    this.summariesByPid.set(pid, summary);
+    if (this.summariesByPid.size > maxHeldSummaries) this.summariesByPid.delete(this.summariesByPid.keys().next().value!);
+  }
+
+  private kill(line: OomKill, record: KmsgRecord, context: TallyContext): ObservedKill {
+    const { episode } = this;
+    const unpairedSummary = episode.summary?.pid === undefined ? episode.summary : undefined;
+    const summary = this.summariesByPid.get(line.pid) ?? unpairedSummary;
+    this.summariesByPid.delete(line.pid);
+    const taskMemcg = summary?.taskMemcg ?? episode.groupMemcg ?? episode.memcgContext?.taskMemcg;
+    const constraint =
+      summary?.constraint ?? (episode.memcgContext ? 'CONSTRAINT_MEMCG' : constraintFromReason(line.reason ?? episode.chosenReason));
+    const kill: ObservedKill = {
+      vmid: attributeKill(taskMemcg, line.pid, context.vms),
+      pid: line.pid,
+      comm: line.comm,
+      constraint,
+      timestampSeconds: context.bootTimeSeconds === undefined ? undefined : context.bootTimeSeconds + record.monotonicMicros / 1e6,
+      rssBytes: (line.anonRssKiB + line.fileRssKiB + line.shmemRssKiB) * 1024,
+      taskMemcg,
+    };
+    // The rest of an oom.group kill keeps the group's memcg; everything else was about this kill.
+    this.episode = { groupMemcg: episode.groupMemcg };
+    this.openSummary = undefined;
+    const key = `${kill.vmid}\0${kill.comm}\0${kill.constraint}`;
+    const count = this.killCounts.get(key) ?? { vmid: kill.vmid, comm: kill.comm, constraint: kill.constraint, kills: 0 };
+    count.kills++;
+    this.killCounts.set(key, count);
+    if (kill.vmid !== '' && isQemu(kill, context.vms)) this.lastKills.set(kill.vmid, kill);
+    return kill;
+  }
+}

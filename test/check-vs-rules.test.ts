@@ -1,0 +1,126 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReport, type CheckReport } from '../src/check/report.js';
+import { startExporter, type RunningExporter } from '../src/exporter.js';
+import { silentLogger } from '../src/log.js';
+import { freePort, rulesFile, startDaemon, tempDir, waitFor, type Daemon, type TempDir } from './helpers/alerting.js';
+import { configFor, fixtureFlags, fixturesDir } from './helpers/fixtures.js';
+import { writeFileSync } from 'node:fs';
+
+/**
+ * `check` and the recording rules must give the same answers: every fixture host is scraped by one
+ * real Prometheus evaluating alerts/vfio.rules.yml, and its answers are compared with check's report
+ * on the same snapshot.
+ */
+const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
+
+/** Alerts whose condition `check` evaluates too; the rest need history (rates, absence, staleness). */
+const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioVMOOMKilled'];
+const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+describe('check gives the answers of the recording rules on every fixture host', () => {
+  let dir: TempDir;
+  let prometheus: Daemon;
+  const exporters = new Map<string, RunningExporter>();
+  const reports = new Map<string, CheckReport>();
+
+  const query = async (promql: string): Promise<Sample[]> => {
+    const response = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    return ((await response.json()) as { data: { result: Sample[] } }).data.result;
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('vfio-check-rules-');
+    for (const host of hosts) {
+      const config = configFor([...fixtureFlags(host), '--web.listen-address=127.0.0.1:0', '--sample.interval=1m']);
+      const exporter = await startExporter(config, silentLogger);
+      exporters.set(host, exporter);
+      // The schedule samples at once; the report is built on that same snapshot.
+      const { snapshot } = await exporter.sampler.sample();
+      reports.set(host, buildReport(snapshot, { reserveBytes: config.hostReserveBytes, vmid: undefined }));
+    }
+    const targets = hosts.map((host) => `{targets: ['127.0.0.1:${exporters.get(host)!.port}'], labels: {instance: '${host}'}}`).join(', ');
+    const configFile = path.join(dir.dir, 'prometheus.yml');
+    writeFileSync(
+      configFile,
+      `global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
+rule_files: ['${rulesFile}']
+scrape_configs:
+  - job_name: vfio
+    static_configs: [${targets}]
+`,
+    );
+    const port = await freePort();
+    prometheus = await startDaemon(
+      'prometheus',
+      [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dir.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      port,
+    );
+    // Every host scraped, then two evaluations on top of it.
+    await waitFor('every exporter scraped', 30_000, async () => ((await query('count(vfio_exporter_build_info)'))[0]?.value[1] === String(hosts.length) ? true : undefined));
+    await waitFor('rules evaluated on every host', 30_000, async () =>
+      (await query('count(vfio:host_passthrough_memory_capacity_bytes{pool="memory"})'))[0]?.value[1] === String(hosts.length) ? true : undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+  });
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    for (const exporter of exporters.values()) await exporter.close();
+    dir?.remove();
+  });
+
+  it.each(hosts)('%s: the start headroom of every stopped passthrough VM', async (host) => {
+    const fromRules = Object.fromEntries(
+      (await query(`vfio:vm_start_headroom_bytes{instance="${host}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
+    );
+    const fromCheck = Object.fromEntries(
+      reports
+        .get(host)!
+        .vms.filter((vm) => vm.devices.length > 0 && !vm.running && vm.startHeadroom)
+        .map((vm) => [vm.vmid, vm.startHeadroom!.headroomBytes]),
+    );
+    expect(fromCheck).toEqual(fromRules);
+  });
+
+  it.each(hosts)('%s: pinned memory committed and capacity per pool', async (host) => {
+    const committed = await query(`vfio:host_passthrough_memory_committed_bytes{instance="${host}"}`);
+    const capacity = await query(`vfio:host_passthrough_memory_capacity_bytes{instance="${host}"}`);
+    const memory = reports.get(host)!.memory;
+    expect(memory).not.toBeNull();
+    const overcommittedByRules = capacity
+      .filter((pool) => Number(committed.find((each) => each.metric['pool'] === pool.metric['pool'])?.value[1] ?? 0) > Number(pool.value[1]))
+      .map((pool) => pool.metric['pool']);
+    const overcommittedByCheck = reports
+      .get(host)!
+      .problems.filter((problem) => problem.alert === 'VfioPassthroughMemoryOvercommitted')
+      .map((problem) => (/ of (memory|hugepages),/.exec(problem.summary) ?? [])[1]);
+    expect(overcommittedByCheck.sort()).toEqual(overcommittedByRules.sort());
+  });
+
+  it.each(hosts)('%s: the same alerts, per VM and per host, with the same severity', async (host) => {
+    const alerts = await query(`ALERTS{instance="${host}",alertname=~"${[...perVmAlerts, ...perHostAlerts].join('|')}"}`);
+    const fromRules = new Set(
+      alerts.map(({ metric }) => (perVmAlerts.includes(metric['alertname']!) ? `${metric['alertname']} vm=${metric['vmid']} ${metric['severity']}` : `${metric['alertname']} ${metric['severity']}`)),
+    );
+    const fromCheck = new Set(
+      reports
+        .get(host)!
+        .problems.filter((problem) => perVmAlerts.includes(problem.alert) || perHostAlerts.includes(problem.alert))
+        .map((problem) => (perVmAlerts.includes(problem.alert) ? `${problem.alert} vm=${problem.vmid} ${problem.severity}` : `${problem.alert} ${problem.severity}`)),
+    );
+    expect([...fromCheck].sort()).toEqual([...fromRules].sort());
+  });
+
+  it('the seed host is where they agree that VM 101 would be OOM-killed', async () => {
+    const [headroom] = await query('vfio:vm_start_headroom_bytes{instance="suprox",vmid="101"}');
+    expect(Number(headroom!.value[1])).toBeLessThan(0);
+    expect(reports.get('suprox')!.problems[0]).toMatchObject({ alert: 'VfioPassthroughVMStartWouldOOM', vmid: '101', severity: 'critical' });
+  });
+});
