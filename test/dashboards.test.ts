@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,8 @@ import {
   allPanels, loadDashboards, mergeTables, organizeOf, queries, queryPanels, regexValue, shownMetrics, substitute, unitOf, valueColumn,
   type Dashboard, type Panel, type Row, type Target,
 } from './helpers/grafana.js';
-import { ruleGroups, startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
+import { rulesFile, tempDir, waitFor } from './helpers/alerting.js';
+import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
 import { startQemu, type RunningQemu } from './helpers/qemu.js';
 import { copyHostKept } from './helpers/tmp-host.js';
 
@@ -131,16 +131,16 @@ describe('the unit check', () => {
 describe('PromQL of the dashboards', () => {
   it('parses: promtool accepts a recording rule for every expression', () => {
     const rules = dashboards.flatMap(({ dashboard }) => queries(dashboard).map((query) => substitute(query.expr, dashboard)));
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vfio-dashboards-'));
+    const dir = tempDir('vfio-dashboards-');
     try {
-      const file = path.join(dir, 'dashboards.rules.yml');
+      const file = path.join(dir.dir, 'dashboards.rules.yml');
       const records = rules.map((expr, index) => ({ record: `dashboard:expression_${index}:check`, expr }));
       writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboards', rules: records }] }, null, 2));
       const result = spawnSync(findBinary('promtool'), ['check', 'rules', file], { encoding: 'utf8' });
       expect(result.stdout + result.stderr).toContain(`SUCCESS: ${rules.length} rules found`);
       expect(result.status).toBe(0);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      dir.remove();
     }
   });
 
@@ -187,7 +187,6 @@ describe('README', () => {
 
 // ---- Against a real Prometheus scraping the exporter on the seed host, and on a second host ----
 
-const ruleFile = path.join(repoRoot, 'alerts/vfio.rules.yml');
 const job = 'vfio';
 const allQueries = dashboards.flatMap(({ file, dashboard }) => queries(dashboard).map((query) => [`${file} › ${query.where}`, { ...query, dashboard }] as const));
 const tables = dashboards.flatMap(({ file, dashboard }) =>
@@ -245,27 +244,25 @@ describe('through a real Prometheus scraping the seed host (suprox) and the same
     prometheus = await startPrometheus({
       targets: [hosts.seed.instance, hosts.fixed.instance],
       job,
-      ruleFiles: existsSync(ruleFile) ? [ruleFile] : [],
+      ruleFiles: [rulesFile],
       intervalSeconds: 1,
     });
-    const scraped = async (count: number): Promise<boolean> => ((await prometheus!.samples(`count_over_time(up{job="${job}"}[1m]) >= ${count}`)).length === 2);
-    await prometheus.waitFor('three scrapes of each exporter', () => scraped(3), 20_000);
+    const seen = (expr: string) => async (): Promise<true | undefined> => ((await prometheus!.samples(expr)).length > 0 ? true : undefined);
+    await waitFor('three scrapes of each exporter', 20_000, seen(`count(count_over_time(up{job="${job}"}[1m]) >= 3) == 2`));
     const scrapedAt = Date.now();
-    await prometheus.waitFor(
-      'every rule group evaluated after the scrapes',
-      async () => (await ruleGroups(prometheus!)).every((group) => Date.parse(group.lastEvaluation) > scrapedAt),
-      10_000,
+    await waitFor('every rule group evaluated after the scrapes', 10_000, async () =>
+      (await prometheus!.ruleEvaluations()).every((evaluated) => evaluated.getTime() > scrapedAt) ? true : undefined,
     );
     // A kill of some process while Prometheus watches, as the seed's /proc/vmstat shows it: the "any process" annotation marks it.
     const vmstat = path.join(hosts.seed.copy.root, 'proc/vmstat');
-    if (existsSync(vmstat) && (await prometheus.samples('vfio_oom_kills_total')).length > 0) {
-      writeFileSync(vmstat, readFileSync(vmstat, 'utf8').replace(/^oom_kill (\d+)$/m, (_line, kills: string) => `oom_kill ${Number(kills) + 1}`));
-      await prometheus.waitFor('the new OOM kill to be scraped', async () => (await prometheus!.samples('changes(vfio_oom_kills_total[1m]) > 0')).length > 0, 10_000);
-    }
+    const counters = readFileSync(vmstat, 'utf8');
+    expect(counters).toMatch(/^oom_kill \d+$/m);
+    writeFileSync(vmstat, counters.replace(/^oom_kill (\d+)$/m, (_line, kills: string) => `oom_kill ${Number(kills) + 1}`));
+    await waitFor('the new OOM kill to be scraped', 10_000, seen('changes(vfio_oom_kills_total[1m]) > 0'));
   }, 60_000);
 
   afterAll(async () => {
-    await prometheus?.close();
+    await prometheus?.stop();
     for (const host of Object.values(hosts)) await host.exporter.close();
     await qemu?.close();
     for (const host of Object.values(hosts)) rmSync(host.copy.root, { recursive: true, force: true });

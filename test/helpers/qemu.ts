@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import { waitFor } from './alerting.js';
 import { findBinary } from './fixtures.js';
 
 export interface RunningQemu {
@@ -31,13 +32,14 @@ export async function startQemu({ qmpSocket, memoryMiB }: { qmpSocket: string; m
     await exited;
     rmSync(qmpSocket, { force: true });
   };
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(qmpSocket)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await close();
-      throw new Error(`QEMU did not open its QMP socket ${qmpSocket}: ${stderr.join('')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await waitFor(`QEMU to open its QMP socket ${qmpSocket}`, 10_000, () => {
+      if (child.exitCode !== null) throw new Error(`QEMU exited with ${child.exitCode}: ${stderr.join('')}`);
+      return existsSync(qmpSocket) ? true : undefined;
+    });
+  } catch (error) {
+    await close();
+    throw error;
   }
   return { pid: child.pid!, close };
 }
