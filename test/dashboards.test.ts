@@ -259,6 +259,7 @@ describe('through a real Prometheus scraping the seed host (suprox) and the same
     expect(counters).toMatch(/^oom_kill \d+$/m);
     writeFileSync(vmstat, counters.replace(/^oom_kill (\d+)$/m, (_line, kills: string) => `oom_kill ${Number(kills) + 1}`));
     await waitFor('the new OOM kill to be scraped', 10_000, seen('changes(vfio_oom_kills_total[1m]) > 0'));
+    await waitFor('an alert to fire on it', 10_000, seen('ALERTS{alertstate="firing"}'));
   }, 60_000);
 
   afterAll(async () => {
