@@ -232,7 +232,12 @@ describe('through a real Prometheus scraping the seed host (suprox) and the same
 
   async function startHost(name: string): Promise<Host> {
     const copy = copyHostKept(name);
-    const exporter = await startExporter(configFor([...copy.flags, '--web.listen-address=127.0.0.1:0', '--sample.interval=1s']), silentLogger);
+    const exporter = await startExporter(configFor([...copy.flags, '--web.listen-address=127.0.0.1:0', '--sample.interval=1s']), silentLogger).catch(
+      (error: unknown) => {
+        rmSync(copy.root, { recursive: true, force: true });
+        throw error;
+      },
+    );
     return { copy, exporter, instance: `127.0.0.1:${exporter.port}` };
   }
 
