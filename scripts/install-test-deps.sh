@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Debian packages the test suite runs for real: promtool/Prometheus, Alertmanager, QEMU, lspci and pci.ids, Chromium.
+# Debian packages the test suite runs for real: promtool/Prometheus, Alertmanager, QEMU, lspci and pci.ids, Chromium;
+# openssl (test certificates), systemd-analyze, strip (single executable) and lintian (the .deb).
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager qemu-system-x86 pciutils pci.ids chromium fonts-dejavu-core)
+packages=(prometheus prometheus-alertmanager qemu-system-x86 pciutils pci.ids chromium fonts-dejavu-core openssl systemd binutils lintian)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

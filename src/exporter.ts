@@ -6,6 +6,7 @@ import { createProcessRegistry } from './metrics/process.js';
 import type { Logger } from './log.js';
 import { intervalToCron, Sampler } from './sampler.js';
 import { createApp } from './server.js';
+import { listenWeb } from './web/listen.js';
 import { buildInfo } from './version.js';
 
 export function createSampler(config: Config, log: Logger): Sampler {
@@ -26,17 +27,13 @@ export interface RunningExporter {
   close(): Promise<void>;
 }
 
-/** Listens, then samples at once and on the schedule. */
+/** Listens (a bad web config file throws first), then samples at once and on the schedule. */
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
   const cronExpression = intervalToCron(config.sampleIntervalSeconds);
   const sampler = createSampler(config, log);
   const processRegistry = createProcessRegistry();
   const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log, hostReserveBytes: config.hostReserveBytes });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = config.listen.host ? app.listen(config.listen.port, config.listen.host) : app.listen(config.listen.port);
-    listening.once('listening', () => resolve(listening));
-    listening.once('error', reject);
-  });
+  const server = await listenWeb(app, config.listen, config.webConfigFile, log);
   const { address, port } = server.address() as AddressInfo;
   log.info('listening', { address: `${address}:${port}`, telemetry_path: config.telemetryPath, version: buildInfo.version });
   sampler.start(cronExpression);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import './threadpool.js';
-import { parseFlags, type Config } from './cli/flags.js';
+import { runCapture } from './capture/run.js';
 import { runCheck } from './check/command.js';
+import { parseFlags, UsageError, type Config } from './cli/flags.js';
 import { startExporter } from './exporter.js';
 import { errorMessage } from './host/fs.js';
 import { createLogger } from './log.js';
@@ -44,6 +45,13 @@ async function main(): Promise<number | undefined> {
     }
     case 'check':
       return runCheck(config, log, (text) => process.stdout.write(text));
+    case 'capture':
+      try {
+        await runCapture(config, log);
+        return 0;
+      } catch (error) {
+        return fail(errorMessage(error), error instanceof UsageError ? 2 : 1);
+      }
     default:
       return fail(`command ${config.command} is not available in this build`, 2);
   }

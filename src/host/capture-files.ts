@@ -1,0 +1,166 @@
+import { lstat, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { parseProcCgroup, vmScopePath } from '../parse/proc-cgroup.js';
+import { errorMessage, isMissing, listDir, readOptionalText } from './fs.js';
+import { procPath, rootPath, sysPath, type HostPaths } from './paths.js';
+
+/** How a file's text must be cleaned before it leaves the host (see src/capture/redact.ts). */
+export type SecretFormat = 'cmdline' | 'pve-config' | 'libvirt-xml';
+
+/** One item of a support bundle; `path` is inside the bundle (`sys/…`, `proc/…`, `root/…`). */
+export type CaptureEntry =
+  | { kind: 'file'; path: string; content: string; secrets?: SecretFormat }
+  | { kind: 'symlink'; path: string; target: string }
+  | { kind: 'dir'; path: string };
+
+export interface GatheredFiles {
+  entries: CaptureEntry[];
+  /** Files that exist but could not be read (permissions, a device gone mid-read). */
+  problems: string[];
+}
+
+/** The PCI device attributes the collectors read (src/host/sysfs-pci.ts). */
+const pciAttributes = ['vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'revision', 'numa_node', 'driver_override'];
+const pciLinks = ['driver', 'iommu_group'];
+
+const procFiles = ['meminfo', 'vmstat', 'stat', 'uptime', 'cmdline', 'pressure/memory', 'spl/kstat/zfs/arcstats'];
+const processFiles = ['cmdline', 'status', 'cgroup', 'comm'];
+
+const cgroupV2MemoryFiles = ['memory.current', 'memory.max', 'memory.high', 'memory.peak', 'memory.events', 'memory.swap.current', 'memory.swap.max', 'memory.stat'];
+const cgroupV1MemoryFiles = ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.max_usage_in_bytes', 'memory.failcnt', 'memory.memsw.usage_in_bytes', 'memory.oom_control', 'memory.stat'];
+
+/** QEMU as Proxmox (`kvm`), Debian (`qemu-system-x86_64`, comm truncated to 15 characters) and RHEL (`qemu-kvm`) name it. */
+const qemuProgram = /^(kvm|qemu-kvm|qemu-system-[\w-]+)$/;
+
+/**
+ * sysfs paths (relative to its root) of the memory files the collectors read for a process: those of
+ * its own cgroup and of the VM scope enclosing it (libvirt's emulator sits below its scope), for the v1
+ * memory controller and for v2, mounted at /sys/fs/cgroup or, on hybrid hosts, /sys/fs/cgroup/unified.
+ */
+export function cgroupMemoryFiles(cgroupText: string): string[] {
+  const { unified, memoryV1 } = parseProcCgroup(cgroupText);
+  const withScope = (cgroupPath: string | undefined): string[] => {
+    if (cgroupPath === undefined) return [];
+    const scope = vmScopePath(cgroupPath);
+    return scope === undefined || scope === cgroupPath ? [cgroupPath] : [cgroupPath, scope];
+  };
+  return [
+    ...withScope(unified).flatMap((cgroupPath) =>
+      ['fs/cgroup', 'fs/cgroup/unified'].flatMap((mount) => cgroupV2MemoryFiles.map((file) => path.join(mount, cgroupPath, file))),
+    ),
+    ...withScope(memoryV1).flatMap((cgroupPath) => cgroupV1MemoryFiles.map((file) => path.join('fs/cgroup/memory', cgroupPath, file))),
+  ];
+}
+
+/** Reads, under the `--path.*` roots, every host file the collectors read. Missing files are skipped. */
+export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> {
+  const entries: CaptureEntry[] = [];
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const add = (entry: CaptureEntry): void => {
+    if (seen.has(entry.path)) return;
+    seen.add(entry.path);
+    entries.push(entry);
+  };
+  const attempt = async <T>(what: string, read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isMissing(error)) problems.push(`${what}: ${errorMessage(error)}`);
+      return undefined;
+    }
+  };
+  const copyFile = async (bundlePath: string, file: string, secrets?: SecretFormat): Promise<string | undefined> => {
+    const content = await attempt(file, () => readOptionalText(file));
+    if (content !== undefined) add({ kind: 'file', path: bundlePath, content, ...(secrets ? { secrets } : {}) });
+    return content;
+  };
+  const copyLink = async (bundlePath: string, link: string): Promise<string | undefined> => {
+    const target = await attempt(link, () => readlink(link));
+    if (target !== undefined) add({ kind: 'symlink', path: bundlePath, target });
+    return target;
+  };
+  /** Files and links in one directory whose names match; symlinks stay links. */
+  const copyMatching = async (bundleDir: string, dir: string, pattern: RegExp, secrets?: SecretFormat): Promise<void> => {
+    for (const name of (await attempt(dir, () => listDir(dir))) ?? []) {
+      if (!pattern.test(name)) continue;
+      const file = path.join(dir, name);
+      const stat = await attempt(file, () => lstat(file));
+      if (stat?.isSymbolicLink()) await copyLink(path.join(bundleDir, name), file);
+      else if (stat?.isFile()) await copyFile(path.join(bundleDir, name), file, secrets);
+    }
+  };
+  /** A path that is a directory on some hosts and a symlink on others (`/etc/pve/qemu-server`). */
+  const copyDirOrLink = async (bundleDir: string, dir: string, pattern: RegExp, secrets?: SecretFormat): Promise<void> => {
+    const stat = await attempt(dir, () => lstat(dir));
+    if (stat?.isSymbolicLink()) await copyLink(bundleDir, dir);
+    else if (stat?.isDirectory()) await copyMatching(bundleDir, dir, pattern, secrets);
+  };
+  /** A sysfs link target as a path relative to the sysfs root, or undefined when it points outside. */
+  const insideSysfs = (linkDir: string, target: string): string | undefined => {
+    const relative = path.relative(paths.sysfs, path.resolve(linkDir, target));
+    return relative.startsWith('..') || path.isAbsolute(relative) ? undefined : relative;
+  };
+
+  // sysfs: PCI devices (the bus links, each device's attributes and its driver / iommu_group links), IOMMU groups.
+  const devicesDir = sysPath(paths, 'bus/pci/devices');
+  add({ kind: 'dir', path: 'sys/bus/pci/devices' });
+  for (const address of (await attempt(devicesDir, () => listDir(devicesDir))) ?? []) {
+    const entry = path.join(devicesDir, address);
+    const stat = await attempt(entry, () => lstat(entry));
+    let deviceDir: string | undefined = path.join('bus/pci/devices', address);
+    if (stat?.isSymbolicLink()) {
+      const target = await copyLink(path.join('sys/bus/pci/devices', address), entry);
+      deviceDir = target === undefined ? undefined : insideSysfs(devicesDir, target);
+    }
+    if (deviceDir === undefined) continue;
+    for (const attribute of pciAttributes) await copyFile(path.join('sys', deviceDir, attribute), sysPath(paths, deviceDir, attribute));
+    for (const link of pciLinks) {
+      const target = await copyLink(path.join('sys', deviceDir, link), sysPath(paths, deviceDir, link));
+      const targetDir = target === undefined ? undefined : insideSysfs(sysPath(paths, deviceDir), target);
+      if (targetDir !== undefined) add({ kind: 'dir', path: path.join('sys', targetDir) });
+    }
+  }
+  const groupsDir = sysPath(paths, 'kernel/iommu_groups');
+  // The directory exists, empty, when the IOMMU is off: keep it, the iommu collector tells the two cases apart.
+  if (await attempt(groupsDir, () => lstat(groupsDir))) add({ kind: 'dir', path: 'sys/kernel/iommu_groups' });
+  for (const group of (await attempt(groupsDir, () => listDir(groupsDir))) ?? []) {
+    add({ kind: 'dir', path: path.join('sys/kernel/iommu_groups', group, 'devices') });
+    await copyMatching(path.join('sys/kernel/iommu_groups', group, 'devices'), path.join(groupsDir, group, 'devices'), /./);
+  }
+  await copyFile('sys/module/vfio_pci/parameters/ids', sysPath(paths, 'module/vfio_pci/parameters/ids'));
+
+  // procfs: host memory and counters.
+  for (const file of procFiles) await copyFile(path.join('proc', file), procPath(paths, file));
+
+  // root: VM configs and runtime state.
+  const pve = (...parts: string[]) => rootPath(paths, 'etc/pve', ...parts);
+  await copyDirOrLink('root/etc/pve/qemu-server', pve('qemu-server'), /\.conf$/, 'pve-config');
+  if ((await attempt(pve('local'), () => lstat(pve('local'))))?.isSymbolicLink()) await copyLink('root/etc/pve/local', pve('local'));
+  for (const node of (await attempt(pve('nodes'), () => listDir(pve('nodes')))) ?? []) {
+    await copyMatching(path.join('root/etc/pve/nodes', node, 'qemu-server'), pve('nodes', node, 'qemu-server'), /\.conf$/, 'pve-config');
+  }
+  await copyMatching('root/etc/pve/mapping', pve('mapping'), /\.cfg$/, 'pve-config');
+  await copyMatching('root/etc/libvirt/qemu', rootPath(paths, 'etc/libvirt/qemu'), /\.xml$/, 'libvirt-xml');
+  await copyMatching('root/etc/libvirt/qemu/autostart', rootPath(paths, 'etc/libvirt/qemu/autostart'), /\.xml$/, 'libvirt-xml');
+  await copyMatching('root/run/qemu-server', rootPath(paths, 'run/qemu-server'), /\.pid$/);
+  await copyMatching('root/run/libvirt/qemu', rootPath(paths, 'run/libvirt/qemu'), /\.(xml|pid)$/, 'libvirt-xml');
+  await copyMatching('root/etc/modprobe.d', rootPath(paths, 'etc/modprobe.d'), /\.conf$/);
+  // The Proxmox node's name when /etc/pve has no links (a standalone node).
+  await copyFile('root/etc/hostname', rootPath(paths, 'etc/hostname'));
+
+  // QEMU processes: those named in pid files, and any other process running a QEMU binary.
+  const pidFileEntries = entries.filter((entry) => entry.kind === 'file' && entry.path.endsWith('.pid'));
+  const vmPids = new Set(pidFileEntries.map((entry) => (entry.kind === 'file' ? entry.content.trim() : '')));
+  for (const pid of ((await attempt(paths.procfs, () => listDir(paths.procfs))) ?? []).filter((name) => /^\d+$/.test(name))) {
+    const [comm, cmdline] = await Promise.all([readOptionalText(procPath(paths, pid, 'comm')), readOptionalText(procPath(paths, pid, 'cmdline'))]).catch(() => []);
+    // Kernel threads (`kvm-pit/…`) have an empty command line.
+    if (!comm || !cmdline) continue;
+    const program = path.basename(cmdline.split('\0')[0] ?? '');
+    if (!vmPids.has(pid) && !qemuProgram.test(comm.trim()) && !qemuProgram.test(program)) continue;
+    for (const file of processFiles) await copyFile(path.join('proc', pid, file), procPath(paths, pid, file), file === 'cmdline' ? 'cmdline' : undefined);
+    const cgroup = await readOptionalText(procPath(paths, pid, 'cgroup')).catch(() => undefined);
+    for (const file of cgroupMemoryFiles(cgroup ?? '')) await copyFile(path.join('sys', file), sysPath(paths, file));
+  }
+  return { entries, problems };
+}
