@@ -12,8 +12,14 @@ afterEach(() => {
 
 /** A writable copy of a fixture host, removed after the test; symlinks are copied as links. */
 export function copyHost(host: string): { root: string; flags: string[] } {
+  const copy = copyHostKept(host);
+  created.push(copy.root);
+  return copy;
+}
+
+/** A writable copy of a fixture host that outlives one test (a suite's `beforeAll`); the caller removes `root`. */
+export function copyHostKept(host: string): { root: string; flags: string[] } {
   const root = mkdtempSync(path.join(os.tmpdir(), `vfio-${host}-`));
-  created.push(root);
   cpSync(hostDir(host), root, { recursive: true, verbatimSymlinks: true });
   return {
     root,
