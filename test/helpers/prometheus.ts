@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, startDaemon, tempDir } from './alerting.js';
+import { startDaemon, tempDir } from './alerting.js';
+import { freePort } from './ports.js';
 
 export interface Sample {
   metric: Record<string, string>;
