@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
 import {
-  freePort,
   rulesFile,
   startAlertmanager,
   startDaemon,
@@ -16,6 +15,7 @@ import {
   type Webhook,
   type WebhookAlert,
 } from './helpers/alerting.js';
+import { freePort } from './helpers/ports.js';
 import { configFor } from './helpers/fixtures.js';
 import { copyHost } from './helpers/tmp-host.js';
 

@@ -5,6 +5,7 @@ import type { Vm } from '../src/collectors/vm-types.js';
 import { pinnedCommitment, startHeadroom } from '../src/check/headroom.js';
 import { findProblems } from '../src/check/problems.js';
 import { buildReport, judgeStart } from '../src/check/report.js';
+import { vm as makeVm } from './helpers/vms.js';
 
 const GiB = 1024 ** 3;
 
@@ -22,24 +23,17 @@ const seedMemory: HostMemoryFacts = {
   pressure: undefined,
 };
 
-const vm = (overrides: Partial<Vm>): Vm => ({
-  vmid: '101',
-  name: 'nas',
-  source: 'proxmox',
-  running: false,
-  startOnBoot: true,
-  memoryConfiguredBytes: 16 * GiB,
-  balloonEnabled: true,
-  balloonMinBytes: 8 * GiB,
-  hugepages: undefined,
-  pending: undefined,
-  configProblems: 0,
-  configUnreadable: false,
-  devices: [{ pciAddress: '0000:00:17.0', slot: 'hostpci0' }],
-  process: undefined,
-  qmp: undefined,
-  ...overrides,
-});
+/** The seed's VM 101: 16 GiB, ballooning down to 8 GiB, the SATA controller, stopped, on boot. */
+const vm = (overrides: Partial<Vm>): Vm =>
+  makeVm('101', {
+    name: 'nas',
+    startOnBoot: true,
+    memoryConfiguredBytes: 16 * GiB,
+    balloonEnabled: true,
+    balloonMinBytes: 8 * GiB,
+    devices: [{ pciAddress: '0000:00:17.0', slot: 'hostpci0' }],
+    ...overrides,
+  });
 
 const snapshotWith = (vms: Vm[], memory: HostMemoryFacts | null = seedMemory): Snapshot => ({
   takenAtMs: Date.parse('2026-02-27T11:28:00Z'),

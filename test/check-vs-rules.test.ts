@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type CheckReport } from '../src/check/report.js';
 import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
-import { freePort, rulesFile, startDaemon, tempDir, waitFor, type Daemon, type TempDir } from './helpers/alerting.js';
+import { rulesFile, waitFor } from './helpers/alerting.js';
 import { configFor, fixtureFlags, fixturesDir } from './helpers/fixtures.js';
-import { writeFileSync } from 'node:fs';
+import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
 
 /**
  * `check` and the recording rules must give the same answers: every fixture host is scraped by one
@@ -19,24 +19,15 @@ const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioVMOOMKilled'];
 const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
 
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
 describe('check gives the answers of the recording rules on every fixture host', () => {
-  let dir: TempDir;
-  let prometheus: Daemon;
+  let prometheus: RunningPrometheus;
   const exporters = new Map<string, RunningExporter>();
   const reports = new Map<string, CheckReport>();
-
-  const query = async (promql: string): Promise<Sample[]> => {
-    const response = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    return ((await response.json()) as { data: { result: Sample[] } }).data.result;
-  };
+  /** Prometheus' `instance` label of each host's exporter. */
+  const instanceOf = (host: string): string => `127.0.0.1:${exporters.get(host)!.port}`;
+  const query = (promql: string): Promise<Sample[]> => prometheus.samples(promql);
 
   beforeAll(async () => {
-    dir = tempDir('vfio-check-rules-');
     for (const host of hosts) {
       const config = configFor([...fixtureFlags(host), '--web.listen-address=127.0.0.1:0', '--sample.interval=1m']);
       const exporter = await startExporter(config, silentLogger);
@@ -45,23 +36,7 @@ describe('check gives the answers of the recording rules on every fixture host',
       const { snapshot } = await exporter.sampler.sample();
       reports.set(host, buildReport(snapshot, { reserveBytes: config.hostReserveBytes, vmid: undefined }));
     }
-    const targets = hosts.map((host) => `{targets: ['127.0.0.1:${exporters.get(host)!.port}'], labels: {instance: '${host}'}}`).join(', ');
-    const configFile = path.join(dir.dir, 'prometheus.yml');
-    writeFileSync(
-      configFile,
-      `global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
-rule_files: ['${rulesFile}']
-scrape_configs:
-  - job_name: vfio
-    static_configs: [${targets}]
-`,
-    );
-    const port = await freePort();
-    prometheus = await startDaemon(
-      'prometheus',
-      [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dir.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-      port,
-    );
+    prometheus = await startPrometheus({ targets: hosts.map(instanceOf), job: 'vfio', ruleFiles: [rulesFile], intervalSeconds: 1 });
     // Every host scraped, then two evaluations on top of it.
     await waitFor('every exporter scraped', 30_000, async () => ((await query('count(vfio_exporter_build_info)'))[0]?.value[1] === String(hosts.length) ? true : undefined));
     await waitFor('rules evaluated on every host', 30_000, async () =>
@@ -73,12 +48,11 @@ scrape_configs:
   afterAll(async () => {
     await prometheus?.stop();
     for (const exporter of exporters.values()) await exporter.close();
-    dir?.remove();
   });
 
   it.each(hosts)('%s: the start headroom of every stopped passthrough VM', async (host) => {
     const fromRules = Object.fromEntries(
-      (await query(`vfio:vm_start_headroom_bytes{instance="${host}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
+      (await query(`vfio:vm_start_headroom_bytes{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
     );
     const fromCheck = Object.fromEntries(
       reports
@@ -90,8 +64,8 @@ scrape_configs:
   });
 
   it.each(hosts)('%s: pinned memory committed and capacity per pool', async (host) => {
-    const committed = await query(`vfio:host_passthrough_memory_committed_bytes{instance="${host}"}`);
-    const capacity = await query(`vfio:host_passthrough_memory_capacity_bytes{instance="${host}"}`);
+    const committed = await query(`vfio:host_passthrough_memory_committed_bytes{instance="${instanceOf(host)}"}`);
+    const capacity = await query(`vfio:host_passthrough_memory_capacity_bytes{instance="${instanceOf(host)}"}`);
     const memory = reports.get(host)!.memory;
     expect(memory).not.toBeNull();
     const overcommittedByRules = capacity
@@ -105,7 +79,7 @@ scrape_configs:
   });
 
   it.each(hosts)('%s: the same alerts, per VM and per host, with the same severity', async (host) => {
-    const alerts = await query(`ALERTS{instance="${host}",alertname=~"${[...perVmAlerts, ...perHostAlerts].join('|')}"}`);
+    const alerts = await query(`ALERTS{instance="${instanceOf(host)}",alertname=~"${[...perVmAlerts, ...perHostAlerts].join('|')}"}`);
     const fromRules = new Set(
       alerts.map(({ metric }) => (perVmAlerts.includes(metric['alertname']!) ? `${metric['alertname']} vm=${metric['vmid']} ${metric['severity']}` : `${metric['alertname']} ${metric['severity']}`)),
     );
@@ -119,7 +93,7 @@ scrape_configs:
   });
 
   it('the seed host is where they agree that VM 101 would be OOM-killed', async () => {
-    const [headroom] = await query('vfio:vm_start_headroom_bytes{instance="suprox",vmid="101"}');
+    const [headroom] = await query(`vfio:vm_start_headroom_bytes{instance="${instanceOf('suprox')}",vmid="101"}`);
     expect(Number(headroom!.value[1])).toBeLessThan(0);
     expect(reports.get('suprox')!.problems[0]).toMatchObject({ alert: 'VfioPassthroughVMStartWouldOOM', vmid: '101', severity: 'critical' });
   });

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeSysfs } from '../../test/fixtures/build-hosts.js';
-import { fixturesDir, hostDir } from '../../test/helpers/fixtures.js';
+import { fixturesDir, hostDir, hostTreeFlags } from '../../test/helpers/fixtures.js';
 import { bindVirtualFunctions, sriovLayout } from './devices.js';
 import { writeKernelLog, type KernelLogSummary } from './kernel-log.js';
 import { seededRandom } from './random.js';
@@ -142,7 +142,7 @@ export function generateSyntheticHost(root: string, scale: SyntheticScale = full
 
   return {
     root,
-    flags: [`--path.sysfs=${sysfs}`, `--path.procfs=${procfs}`, `--path.rootfs=${rootfs}`, `--path.kmsg=${kmsg}`, `--path.pci-ids=${pciIdsFile()}`, '--no-collector.host'],
+    flags: [...hostTreeFlags(root), `--path.pci-ids=${pciIdsFile()}`],
     vms,
     spareVf: `0000:${layout.virtualFunctions[layout.virtualFunctions.length - 1]!.address}`,
     qmp: running.map((vm) => ({

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCapture } from '../../src/capture/run.js';
 import { readKmsgDump } from '../../src/host/kmsg-dump.js';
 import { silentLogger } from '../../src/log.js';
-import { configFor, fixturesDir, fixtureFlags, repoRoot, sampledApp } from '../helpers/fixtures.js';
+import { configFor, fixturesDir, fixtureFlags, hostTreeFlags, repoRoot, sampledApp } from '../helpers/fixtures.js';
 import { normaliseExposition } from '../helpers/golden.js';
 import { copyHost } from '../helpers/tmp-host.js';
 
@@ -32,14 +32,6 @@ async function captureAndExtract(flags: string[]): Promise<{ root: string; bundl
   return { root, bundle };
 }
 
-const flagsInto = (root: string): string[] => [
-  `--path.sysfs=${root}/sys`,
-  `--path.procfs=${root}/proc`,
-  `--path.rootfs=${root}/root`,
-  `--path.kmsg=${root}/kmsg`,
-  `--path.pci-ids=${fixturesDir}/pci.ids`,
-  '--no-collector.host',
-];
 
 const exposition = async (flags: string[]): Promise<string> => normaliseExposition((await sampledApp(flags)).sample.text);
 
@@ -53,7 +45,7 @@ describe('capture', () => {
     it(`round-trips fixture host ${host}: the exporter on the bundle says what it says on the host`, async () => {
       const { root } = await captureAndExtract(fixtureFlags(host));
       expect(existsSync(path.join(root, 'sys/bus/pci/devices'))).toBe(true);
-      expect(await exposition(flagsInto(root))).toBe(await exposition(fixtureFlags(host)));
+      expect(await exposition(hostTreeFlags(root))).toBe(await exposition(fixtureFlags(host)));
     });
   }
 

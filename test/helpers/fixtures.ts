@@ -13,19 +13,19 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const fixturesDir = path.join(repoRoot, 'test/fixtures');
 export const hostDir = (host: string): string => path.join(fixturesDir, 'hosts', host);
 
+/** The `--path.*` flags that point the exporter at a host tree laid out as `{sys,proc,root,kmsg}`. */
+export const hostTreeFlags = (root: string): string[] => [
+  `--path.sysfs=${root}/sys`,
+  `--path.procfs=${root}/proc`,
+  `--path.rootfs=${root}/root`,
+  `--path.kmsg=${root}/kmsg`,
+  `--path.pci-ids=${fixturesDir}/pci.ids`,
+  // Inventory comes from the machine running the tests, not the fixture.
+  '--no-collector.host',
+];
+
 /** The `--path.*` flags that point the exporter at a fixture host. */
-export const fixtureFlags = (host: string): string[] => {
-  const root = hostDir(host);
-  return [
-    `--path.sysfs=${root}/sys`,
-    `--path.procfs=${root}/proc`,
-    `--path.rootfs=${root}/root`,
-    `--path.kmsg=${root}/kmsg`,
-    `--path.pci-ids=${fixturesDir}/pci.ids`,
-    // Inventory comes from the machine running the tests, not the fixture.
-    '--no-collector.host',
-  ];
-};
+export const fixtureFlags = (host: string): string[] => hostTreeFlags(hostDir(host));
 
 export function configFor(argv: string[]): Config {
   const result = parseFlags(argv, {});

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { fixturesDir, hostDir } from './fixtures.js';
+import { hostDir, hostTreeFlags } from './fixtures.js';
 
 const created: string[] = [];
 
@@ -12,18 +12,14 @@ afterEach(() => {
 
 /** A writable copy of a fixture host, removed after the test; symlinks are copied as links. */
 export function copyHost(host: string): { root: string; flags: string[] } {
+  const copy = copyHostKept(host);
+  created.push(copy.root);
+  return copy;
+}
+
+/** A writable copy of a fixture host that outlives one test (a suite's `beforeAll`); the caller removes `root`. */
+export function copyHostKept(host: string): { root: string; flags: string[] } {
   const root = mkdtempSync(path.join(os.tmpdir(), `vfio-${host}-`));
-  created.push(root);
   cpSync(hostDir(host), root, { recursive: true, verbatimSymlinks: true });
-  return {
-    root,
-    flags: [
-      `--path.sysfs=${root}/sys`,
-      `--path.procfs=${root}/proc`,
-      `--path.rootfs=${root}/root`,
-      `--path.kmsg=${root}/kmsg`,
-      `--path.pci-ids=${fixturesDir}/pci.ids`,
-      '--no-collector.host',
-    ],
-  };
+  return { root, flags: hostTreeFlags(root) };
 }

@@ -1,0 +1,26 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { valueFlags } from '../src/cli/flags.js';
+import { allCollectors } from '../src/collectors/index.js';
+import { repoRoot } from './helpers/fixtures.js';
+
+const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+
+describe('README', () => {
+  it('documents every flag and every collector', () => {
+    for (const flag of valueFlags) expect(readme, `--${flag.name}`).toContain(`\`--${flag.name}\``);
+    for (const collector of allCollectors) expect(readme, collector.name).toContain(`| \`${collector.name}\` |`);
+  });
+
+  it('documents every metric the fixture hosts expose', () => {
+    const names = new Set(
+      readdirSync(path.join(repoRoot, 'test/golden')).flatMap((file) =>
+        [...readFileSync(path.join(repoRoot, 'test/golden', file), 'utf8').matchAll(/^# TYPE (vfio_\w+) /gm)].map((match) => match[1]!),
+      ),
+    );
+    expect(names.size).toBeGreaterThan(40);
+    const undocumented = [...names].filter((name) => !readme.includes(`\`${name}\``));
+    expect(undocumented).toEqual([]);
+  });
+});
