@@ -147,7 +147,7 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
     errors.push(`PCI mappings: ${errorMessage(error)}`);
   }
   const context: ProxmoxContext = { node, mappings, presentAddresses };
-  // All configs are read at once (the thread pool bounds how many): one after the other, each read waited for its own turn of the event loop.
+  // All configs at once (the thread pool bounds how many run): one after the other, each read cost its own wake-ups of the event loop.
   const texts = await Promise.all(
     vmids.map((vmid) =>
       readConfigText(pveConfigFile(paths, vmid)).then(

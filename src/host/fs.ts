@@ -90,12 +90,12 @@ export async function exists(file: string): Promise<boolean> {
 }
 
 /** A sysfs attribute is at most one page; 64 KiB covers every page size Linux uses. */
-export const maxKernelFileBytes = 64 * 1024;
+const maxKernelFileBytes = 64 * 1024;
 const kernelFileBuffer = Buffer.allocUnsafe(maxKernelFileBytes + 1);
 
 /**
  * Reads a small file the kernel generates from its own memory without waiting on anything — sysfs
- * attributes, cgroup files, /proc/<pid>/comm — synchronously: microseconds each, where the same read
+ * attributes, cgroup files, /proc/<pid>/comm and status — synchronously: microseconds each, where the same read
  * through the thread pool costs ten times the CPU, most of a sample on a host with thousands of devices.
  * Never for disk files, FUSE mounts (/etc/pve) or /proc/<pid>/cmdline, whose read takes the process's
  * mmap lock and can wait as long as a VM pinning its memory holds it.
