@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { removeCgroupDirs } from './helpers/cgroup.js';
 import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
 import { configFor, findBinary, seriesLines } from './helpers/fixtures.js';
@@ -78,9 +79,7 @@ describe('a real OOM kill of a real QEMU', () => {
       const slice = path.join(memory.dir, 'qemu.slice');
       const scope = path.join(slice, `${vmid}.scope`);
       mkdirSync(scope, { recursive: true });
-      cleanups.push(() => {
-        for (const dir of [scope, slice]) if (existsSync(dir)) rmdirSync(dir);
-      });
+      cleanups.push(() => removeCgroupDirs([scope, slice]));
       if (memory.version === 2) writeFileSync(path.join(slice, 'cgroup.subtree_control'), '+memory');
       writeFileSync(path.join(scope, memory.version === 1 ? 'memory.limit_in_bytes' : 'memory.max'), String(160 * 1024 * 1024));
 

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { removeCgroupDirs } from './helpers/cgroup.js';
 import { findBinary, memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
 
 /**
@@ -14,10 +15,10 @@ import { findBinary, memoryLogger, sampledApp, seriesLines } from './helpers/fix
 
 const vmid = '977';
 const MiB = 1024 * 1024;
-const cleanups: (() => void)[] = [];
+const cleanups: (() => void | Promise<void>)[] = [];
 
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 function procStatusBytes(pid: number): { rss: number; locked: number } {
@@ -31,12 +32,11 @@ function makeScope(): string | undefined {
   const own = /^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1];
   const base = own === undefined ? undefined : path.join('/sys/fs/cgroup/memory', own);
   if (base === undefined || !existsSync(base)) return undefined;
-  const scope = path.join(base, 'qemu.slice', `${vmid}.scope`);
+  // A parent of its own: the OOM test makes a qemu.slice beside it at the same time.
+  const parent = path.join(base, 'vfio-vm-qemu-test');
+  const scope = path.join(parent, 'qemu.slice', `${vmid}.scope`);
   mkdirSync(scope, { recursive: true });
-  cleanups.push(() => {
-    rmdirSync(scope);
-    rmdirSync(path.dirname(scope));
-  });
+  cleanups.push(() => removeCgroupDirs([scope, path.dirname(scope), parent]));
   return scope;
 }
 

@@ -60,16 +60,6 @@ export async function readOptionalText(file: string, limit = maxTextFileBytes): 
   }
 }
 
-/** Basename of a symlink's target, or undefined when the link does not exist. */
-export async function readLinkBasename(link: string): Promise<string | undefined> {
-  try {
-    return path.basename(await fs.readlink(link));
-  } catch (error) {
-    if (isMissing(error)) return undefined;
-    throw error;
-  }
-}
-
 /** Directory entries sorted by name, or an empty list when the directory does not exist. */
 export async function listDir(dir: string): Promise<string[]> {
   try {
@@ -80,14 +70,6 @@ export async function listDir(dir: string): Promise<string[]> {
   }
 }
 
-export async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A sysfs attribute is at most one page; 64 KiB covers every page size Linux uses. */
 const maxKernelFileBytes = 64 * 1024;
