@@ -69,11 +69,17 @@ describe('alerts/alertmanager.yml in a real Alertmanager', () => {
   };
 
   it('pages critical, tickets warnings by instance and VM, and holds derived alerts while the VM OOM kill fires', async () => {
-    // The kill first: Alertmanager's inhibitor learns of new alerts asynchronously, so an inhibited alert
-    // posted in the same batch as its source can slip through; Prometheus sends the kill first too, since
-    // the derived alerts wait out their `for:`.
+    // Inhibiting alerts first: Alertmanager's inhibitor learns of new alerts asynchronously, so an
+    // inhibited alert posted in the same batch as its source can slip through. Prometheus sends the kill
+    // first too, since the derived alerts wait out their `for:`.
+    // The same holds for the device alert that holds back its group's viability alert.
+    const onHostDriver = firing.find((labels) => labels['alertname'] === 'VfioPassthroughDeviceOnHostDriver')!;
     await post([alert(vmOomKilled)]);
     await waitFor('the page for the kill', 15_000, () => webhook.received.find(({ path }) => path === '/pager'));
+    await post([alert(vmOomKilled), alert(onHostDriver)]);
+    await waitFor('the ticket for the device on a host driver', 15_000, () =>
+      deliveredFiring(webhook.received).includes('/ticket vmid=101 VfioPassthroughDeviceOnHostDriver') ? true : undefined,
+    );
     await post(firing.map((labels) => alert(labels)));
     const whileKilled = [
       '/pager vmid=101 VfioVMOOMKilled',
