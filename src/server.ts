@@ -1,8 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { renderHtml } from './check/html.js';
+import { escapeHtml, renderHtml } from './check/html.js';
 import { buildReport } from './check/report.js';
+import { errorMessage } from './host/fs.js';
 import type { Logger } from './log.js';
 import { createScrapeBodies, prefersGzip } from './metrics/scrape-body.js';
 import type { Sample } from './sampler.js';
@@ -20,12 +21,12 @@ export interface AppOptions {
 
 const waitingPage = (telemetryPath: string): string =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>vfio-exporter</title></head><body><h1>vfio-exporter</h1>
-<p>No sample taken yet. <a href="${telemetryPath.replace(/[&<>"']/g, '')}">Metrics</a></p></body></html>
+<p>No sample taken yet. <a href="${escapeHtml(telemetryPath)}">Metrics</a></p></body></html>
 `;
 
 /** Never show a stack trace to a client. */
 function failRequest(log: Logger, path: string, response: ServerResponse, error: unknown): void {
-  log.error('request failed', { path, err: error instanceof Error ? error.message : String(error) });
+  log.error('request failed', { path, err: errorMessage(error) });
   if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
 }
 

@@ -1,7 +1,7 @@
 import { gib } from './headroom.js';
 import type { CheckReport } from './report.js';
 
-const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 const cell = (text: string, className = ''): string => `<td${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</td>`;
 const bytesCell = (bytes: number | null): string => cell(bytes === null ? '–' : gib(bytes), 'num');
 

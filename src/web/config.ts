@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { parseDuration } from '../parse/duration.js';
+import { errorMessage } from '../host/fs.js';
 
 /**
  * The exporter-toolkit web configuration (`--web.config.file`), the format every Prometheus exporter
@@ -218,7 +219,7 @@ function parseRateLimit(value: unknown): WebConfig['rateLimit'] {
     if (typeof interval !== 'string') throw new Error('expected a duration such as 1s');
     intervalSeconds = parseDuration(interval);
   } catch (error) {
-    throw new WebConfigError(`rate_limit.interval: ${error instanceof Error ? error.message : String(error)}`);
+    throw new WebConfigError(`rate_limit.interval: ${errorMessage(error)}`);
   }
   const burst = limit['burst'] ?? 0;
   if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 0) throw new WebConfigError('rate_limit.burst: expected a whole number');
