@@ -175,11 +175,13 @@ scrape_configs:
 
     const fixedAtMs = Date.now();
     writeVmConfig(12288, 0);
+    // The start and balloon alerts share a group and may resolve one evaluation apart on a loaded machine:
+    // wait for the notification that resolves the whole group.
     const resolution = await waitFor('the resolution at the webhook', 60_000, () =>
-      webhook.received.find(({ receivedAtMs, body }) => receivedAtMs >= fixedAtMs && body.alerts.some((each) => isStartAlert(each) && each.status === 'resolved')),
+      webhook.received.find(({ receivedAtMs, body }) => receivedAtMs >= fixedAtMs && body.status === 'resolved'),
     );
     const resolvedAfterMs = resolution.receivedAtMs - fixedAtMs;
-    expect(resolution.body.status).toBe('resolved');
+    expect(resolution.body.alerts.filter(isStartAlert).map((each) => each.status)).toEqual(['resolved']);
     await startHeadroom(1 * GiB);
 
     console.log(`bad config → page: ${(pagedAfterMs / 1000).toFixed(1)} s; fix → resolution: ${(resolvedAfterMs / 1000).toFixed(1)} s`);
