@@ -1,5 +1,5 @@
 import { gib } from './headroom.js';
-import type { CheckReport } from './report.js';
+import { describeBlockUse, type CheckReport } from './report.js';
 
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 const cell = (text: string, className = ''): string => `<td${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</td>`;
@@ -57,6 +57,16 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
         `${cell(group.members.map((member) => `${member.address} (${member.driver})`).join(', '), 'addr')}</tr>`,
     )
     .join('\n');
+  const disks = report.disks
+    .flatMap((controller) => {
+      const bad = controller.assignedTo.length > 0 && controller.blockDevices.length > 0;
+      const head = `<tr${bad ? ' class="bad"' : ''}>${cell(controller.address, 'addr')}${cell(controller.driver)}${cell(controller.assignedTo.join(', '))}`;
+      if (controller.blockDevices.length === 0) return [`${head}${cell('no block devices on the host')}${cell('')}${cell('')}</tr>`];
+      return controller.blockDevices.map(
+        (device) => `${head}${cell([device.name, device.model].filter(Boolean).join(' '))}${bytesCell(device.sizeBytes)}${cell(describeBlockUse(device))}</tr>`,
+      );
+    })
+    .join('\n');
   const kills = report.oomKills
     .map((kill) => `<tr class="bad">${cell(kill.time ?? '?')}${cell(kill.vmid)}${cell(kill.name)}${cell(`${kill.comm} (${kill.pid})`)}${cell(kill.constraint)}${bytesCell(kill.rssBytes)}</tr>`)
     .join('\n');
@@ -82,6 +92,8 @@ ${report.oomKills.length === 0 ? '<p class="ok">No VM OOM kill in the kernel log
 <h2>PCI devices (${report.devices.length})</h2>
 <div class="scroll"><table><thead><tr><th>Address</th><th>Device</th><th>Class</th><th>Driver</th><th>IOMMU group</th><th>VM</th></tr></thead>
 <tbody>${devices}</tbody></table></div>
+<h2>Disks behind storage controllers (${report.disks.length})</h2>
+${report.disks.length === 0 ? '<p>No storage controller read.</p>' : `<div class="scroll"><table><thead><tr><th>Controller</th><th>Driver</th><th>VM</th><th>Block device</th><th>Size</th><th>Host use</th></tr></thead><tbody>${disks}</tbody></table></div>`}
 <h2>IOMMU groups (${report.groups.length})</h2>
 ${report.groups.length === 0 ? '<p class="bad">No IOMMU groups: the IOMMU is off.</p>' : `<div class="scroll"><table><thead><tr><th>Group</th><th>State</th><th>Devices</th></tr></thead><tbody>${groups}</tbody></table></div>`}
 </body></html>

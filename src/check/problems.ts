@@ -1,3 +1,4 @@
+import type { BlockUser, DiskFacts } from '../collectors/disks.js';
 import type { IommuFacts } from '../collectors/iommu.js';
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { PciDevice, PciFacts } from '../collectors/pci.js';
@@ -152,6 +153,68 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
   return problems;
 }
 
+/** LVM names its dm devices `<vg>-<lv>` with every `-` inside a name doubled (lvm2 lib/misc/lvm-string.c build_dm_name). */
+const volumeGroupOf = (dmName: string): string => (/^((?:[^-]|--)+)-/.exec(dmName)?.[1] ?? dmName).replace(/--/g, '-');
+
+/** The command that makes the host let go of a block device. */
+const releaseCommand = ({ kind, name }: BlockUser): string =>
+  ({
+    mount: `umount ${name}`,
+    swap: `swapoff ${name}`,
+    md: `mdadm --stop /dev/${name}`,
+    lvm: `vgchange -an ${volumeGroupOf(name)}`,
+    crypt: `cryptsetup close ${name}`,
+    multipath: `multipath -f ${name}`,
+    dm: `dmsetup remove ${name}`,
+    zfs: `zpool export ${name}`,
+  })[kind] ?? `stop ${kind} ${name}`;
+
+const describeUser = (user: BlockUser): string => `${user.kind} ${user.name}`;
+
+function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const controllers = new Map(disks.controllers.map((controller) => [controller.address, controller]));
+  const pciDevices = new Map((pci?.devices ?? []).map((device) => [device.address, device]));
+  for (const vm of vms) {
+    for (const assigned of vm.devices) {
+      const controller = controllers.get(assigned.pciAddress);
+      if (!controller || controller.blockDevices === 0) continue;
+      const behind = disks.devices.filter((device) => device.pciAddresses.includes(assigned.pciAddress));
+      const used = behind.filter((device) => device.users.length > 0);
+      const pciDevice = pciDevices.get(assigned.pciAddress);
+      const reserve = pciDevice
+        ? `reserve the controller for vfio-pci at boot: echo "options vfio-pci ids=${vendorDevice(pciDevice)}" >> /etc/modprobe.d/vfio.conf; echo "softdep ${controller.driver ?? pciDevice.driver ?? '<driver>'} pre: vfio-pci" >> /etc/modprobe.d/vfio.conf; update-initramfs -u -k all; reboot`
+        : 'reserve the controller for vfio-pci at boot (options vfio-pci ids=..., softdep <driver> pre: vfio-pci)';
+      const where = `${assigned.pciAddress}${pciDevice?.deviceName ? ` (${pciDevice.deviceName})` : ''}, assigned to ${vmLabel(vm)} as ${assigned.slot}`;
+      if (used.length > 0) {
+        const release = [...new Set(used.flatMap((device) => device.users.map(releaseCommand)))];
+        problems.push({
+          alert: 'VfioPassthroughDiskHeldByHost',
+          severity: 'critical',
+          vmid: vm.vmid,
+          summary: `${where}, has disks the host uses: ${used.map((device) => `${device.name} (${device.users.map(describeUser).join(', ')})`).join(', ')}. Starting the VM takes them from under the host; with the host driver kept, two kernels write the same disks.`,
+          fix: `Release the disks first (${release.join('; ')}) and drop them from /etc/fstab, mdadm.conf, LVM and ZFS import lists; then ${reserve}`,
+          runbook: runbook('VfioPassthroughDiskHeldByHost'),
+          blocksStart: true,
+        });
+      } else if (!vm.running) {
+        const visible = behind.filter((device) => device.kind === 'disk');
+        const unknown = behind.filter((device) => device.held === undefined).map((device) => device.name);
+        problems.push({
+          alert: 'VfioPassthroughControllerDisksOnHost',
+          severity: 'warning',
+          vmid: vm.vmid,
+          summary: `${where}, is on the host driver ${controller.driver ?? 'none'} and the host sees its disks (${visible.map((device) => [device.name, device.model].filter(Boolean).join(' ')).join(', ')}), ${unknown.length > 0 ? `and whether it uses ${unknown.join(', ')} could not be told` : 'though nothing uses them now'}: until the VM starts, the host can mount, assemble or import them.`,
+          fix: `So that the host never sees the disks, ${reserve}`,
+          runbook: runbook('VfioPassthroughControllerDisksOnHost'),
+          blocksStart: false,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
 /** As the rule vfio:vm_oom_kills_recent: a VM's kill counts as recent for 15 minutes. */
 export const recentKillSeconds = 900;
 
@@ -191,11 +254,12 @@ const severityOrder: Record<Severity, number> = { critical: 0, warning: 1, info:
 
 /** Every problem on the host, most severe first. */
 export function findProblems({ snapshot, reserveBytes }: ProblemInputs): Problem[] {
-  const { vm, memory, pci, iommu } = snapshot.facts;
+  const { vm, memory, pci, iommu, disks } = snapshot.facts;
   const vms = vm?.vms ?? [];
   return [
     ...(memory ? memoryProblems(vms, memory, reserveBytes) : []),
     ...(pci ? deviceProblems(vms, pci, iommu) : []),
+    ...(disks ? diskProblems(vms, disks, pci) : []),
     ...oomProblems(snapshot, vms),
     ...collectorProblems(snapshot),
   ].sort((a, b) => severityOrder[a.severity] - severityOrder[b.severity]);

@@ -1,4 +1,5 @@
 import type { HostMemoryFacts } from '../collectors/memory.js';
+import { isVfioDriver } from '../collectors/pci.js';
 import type { Snapshot } from '../collectors/types.js';
 import type { Vm } from '../collectors/vm-types.js';
 import { gib, reclaimableArcBytes, startHeadroom, type StartHeadroom } from './headroom.js';
@@ -50,6 +51,32 @@ export interface StartVerdict {
   reason: string;
 }
 
+export interface DiskControllerRow {
+  address: string;
+  driver: string;
+  vfioBound: boolean;
+  assignedTo: string[];
+  blockDevices: {
+    name: string;
+    type: 'disk' | 'partition';
+    parent: string | null;
+    sizeBytes: number;
+    model: string | null;
+    serial: string | null;
+    fsType: string | null;
+    /** null: whether the host uses it could not be told. */
+    held: boolean | null;
+    users: { kind: string; name: string }[];
+  }[];
+}
+
+/** What the host does with a block device, as `check` and the status page word it. */
+export const describeBlockUse = (device: DiskControllerRow['blockDevices'][number]): string => {
+  if (device.users.length > 0) return `in use: ${device.users.map((user) => `${user.kind} ${user.name}`).join(', ')}`;
+  if (device.held === null) return 'use unknown';
+  return device.held ? 'in use (its partitions)' : 'not in use';
+};
+
 export interface OomKillRow {
   vmid: string;
   name: string;
@@ -68,6 +95,8 @@ export interface CheckReport {
   vms: VmRow[];
   devices: DeviceRow[];
   groups: GroupRow[];
+  /** Storage controllers and other devices with disks behind them, with those disks and what holds them. */
+  disks: DiskControllerRow[];
   /** The last OOM kill of each VM the kernel log still holds, newest first. */
   oomKills: OomKillRow[];
   collectors: { name: string; success: boolean; errors: string[] }[];
@@ -111,7 +140,7 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
 
 /** The whole host as `check`, `check --json` and the status page show it. */
 export function buildReport(snapshot: Snapshot, options: { reserveBytes: number; vmid: string | undefined }): CheckReport {
-  const { pci, iommu, memory, vm } = snapshot.facts;
+  const { pci, iommu, memory, vm, disks } = snapshot.facts;
   const vms = vm?.vms ?? [];
   const problems = findProblems({ snapshot, reserveBytes: options.reserveBytes });
   const assigned = new Map<string, string[]>();
@@ -140,6 +169,25 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
       id: group.id,
       viable: group.blocking.length === 0,
       members: group.members.map((member) => ({ address: member.address, driver: member.driver ?? 'none' })),
+    })),
+    disks: (disks?.controllers ?? []).map((controller) => ({
+      address: controller.address,
+      driver: controller.driver ?? 'none',
+      vfioBound: isVfioDriver(controller.driver),
+      assignedTo: assigned.get(controller.address) ?? [],
+      blockDevices: disks!.devices
+        .filter((device) => device.pciAddresses.includes(controller.address))
+        .map((device) => ({
+          name: device.name,
+          type: device.kind,
+          parent: device.parent ?? null,
+          sizeBytes: device.sizeBytes,
+          model: device.model ?? null,
+          serial: device.serial ?? null,
+          fsType: device.fsType ?? null,
+          held: device.held ?? null,
+          users: device.users,
+        })),
     })),
     oomKills: (snapshot.facts.oom?.kernelLog?.lastKills ?? [])
       .map((kill) => ({

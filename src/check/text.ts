@@ -1,5 +1,5 @@
 import { gib } from './headroom.js';
-import type { CheckReport, VmRow } from './report.js';
+import { describeBlockUse, type CheckReport, type VmRow } from './report.js';
 
 const shortAddress = (address: string): string => address.replace(/^0000:/, '');
 
@@ -58,6 +58,20 @@ export function renderText(report: CheckReport): string {
   lines.push('', report.groups.length === 0 ? 'IOMMU groups: none (IOMMU off)' : `IOMMU groups (${report.groups.length}):`);
   for (const group of report.groups) {
     lines.push(`  group ${group.id}${group.viable ? '' : ' (not viable)'}: ${group.members.map((member) => `${shortAddress(member.address)} ${member.driver}`).join(', ')}`);
+  }
+  if (report.disks.length > 0) lines.push('', 'Disks behind storage controllers (as lsblk would show them):');
+  for (const controller of report.disks) {
+    const assigned = controller.assignedTo.length > 0 ? `, assigned to VM ${controller.assignedTo.join(', ')}` : '';
+    if (controller.blockDevices.length === 0) {
+      lines.push(`  ${shortAddress(controller.address)} on ${controller.driver}${assigned}: no block devices on the host`);
+      continue;
+    }
+    lines.push(`  ${shortAddress(controller.address)} on ${controller.driver}${assigned}:`);
+    for (const device of controller.blockDevices) {
+      // As lsblk: a partition indented under its disk, with the disk's model and serial said once.
+      const what = device.type === 'partition' ? [`  ${device.name}`, gib(device.sizeBytes), device.fsType] : [device.name, gib(device.sizeBytes), device.model, device.serial, device.fsType];
+      lines.push(`      ${what.filter(Boolean).join(' ')}: ${describeBlockUse(device)}`);
+    }
   }
   if (report.oomKills.length > 0) lines.push('', 'OOM kills the kernel log still holds (last per VM):');
   for (const kill of report.oomKills)

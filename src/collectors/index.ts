@@ -1,3 +1,4 @@
+import { disksCollector } from './disks.js';
 import { hostCollector } from './host.js';
 import { iommuCollector } from './iommu.js';
 import { memoryCollector } from './memory.js';
@@ -7,4 +8,4 @@ import type { AnyCollectorDefinition } from './types.js';
 import { vmCollector } from './vm.js';
 
 /** Every collector, in the order their series appear on /metrics. */
-export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, iommuCollector, memoryCollector, vmCollector, oomCollector, hostCollector];
+export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, iommuCollector, memoryCollector, vmCollector, oomCollector, disksCollector, hostCollector];

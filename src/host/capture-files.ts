@@ -23,7 +23,11 @@ export interface GatheredFiles {
 const pciAttributes = ['vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'revision', 'numa_node', 'driver_override'];
 const pciLinks = ['driver', 'iommu_group'];
 
-const procFiles = ['meminfo', 'vmstat', 'stat', 'uptime', 'cmdline', 'pressure/memory', 'spl/kstat/zfs/arcstats'];
+const procFiles = ['meminfo', 'vmstat', 'stat', 'uptime', 'cmdline', 'pressure/memory', 'spl/kstat/zfs/arcstats', '1/mountinfo', 'swaps'];
+
+/** What the disks collector reads of a block device (src/host/block-devices.ts), and of the disk's `device`. */
+const blockAttributes = ['dev', 'size', 'partition', 'dm/name', 'dm/uuid'];
+const blockDeviceAttributes = ['model', 'serial'];
 const processFiles = ['cmdline', 'status', 'cgroup', 'comm'];
 
 const cgroupV2MemoryFiles = ['memory.current', 'memory.max', 'memory.high', 'memory.peak', 'memory.events', 'memory.swap.current', 'memory.swap.max', 'memory.stat'];
@@ -130,8 +134,42 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   }
   await copyFile('sys/module/vfio_pci/parameters/ids', sysPath(paths, 'module/vfio_pci/parameters/ids'));
 
+  // sysfs: block devices, each with its holders, its disk's model and serial, and udev's record of it.
+  const blockDir = sysPath(paths, 'class/block');
+  if (await attempt(blockDir, () => lstat(blockDir))) add({ kind: 'dir', path: 'sys/class/block' });
+  for (const name of (await attempt(blockDir, () => listDir(blockDir))) ?? []) {
+    const target = await copyLink(path.join('sys/class/block', name), path.join(blockDir, name));
+    const deviceDir = target === undefined ? undefined : insideSysfs(blockDir, target);
+    if (deviceDir === undefined) continue;
+    add({ kind: 'dir', path: path.join('sys', deviceDir) });
+    for (const attribute of blockAttributes) await copyFile(path.join('sys', deviceDir, attribute), sysPath(paths, deviceDir, attribute));
+    await copyMatching(path.join('sys', deviceDir, 'holders'), sysPath(paths, deviceDir, 'holders'), /./);
+    const parent = await copyLink(path.join('sys', deviceDir, 'device'), sysPath(paths, deviceDir, 'device'));
+    const parentDir = parent === undefined ? undefined : insideSysfs(sysPath(paths, deviceDir), parent);
+    if (parentDir !== undefined) for (const attribute of blockDeviceAttributes) await copyFile(path.join('sys', parentDir, attribute), sysPath(paths, parentDir, attribute));
+    const dev = entries.find((entry) => entry.path === path.join('sys', deviceDir, 'dev'));
+    if (dev?.kind === 'file') await copyFile(path.join('root/run/udev/data', `b${dev.content.trim()}`), rootPath(paths, 'run/udev/data', `b${dev.content.trim()}`));
+  }
+  // Multipath NVMe: a subsystem's namespaces reach their PCI devices through the subsystem's controller links.
+  const subsystemsDir = sysPath(paths, 'class/nvme-subsystem');
+  for (const subsystem of (await attempt(subsystemsDir, () => listDir(subsystemsDir))) ?? []) {
+    const target = await copyLink(path.join('sys/class/nvme-subsystem', subsystem), path.join(subsystemsDir, subsystem));
+    const subsystemDir = target === undefined ? undefined : insideSysfs(subsystemsDir, target);
+    if (subsystemDir === undefined) continue;
+    for (const controller of (await attempt(sysPath(paths, subsystemDir), () => listDir(sysPath(paths, subsystemDir)))) ?? []) {
+      if (!/^nvme\d+$/.test(controller)) continue;
+      const controllerTarget = await copyLink(path.join('sys', subsystemDir, controller), sysPath(paths, subsystemDir, controller));
+      const controllerDir = controllerTarget === undefined ? undefined : insideSysfs(sysPath(paths, subsystemDir), controllerTarget);
+      if (controllerDir !== undefined) add({ kind: 'dir', path: path.join('sys', controllerDir) });
+    }
+  }
+
   // procfs: host memory and counters.
   for (const file of procFiles) await copyFile(path.join('proc', file), procPath(paths, file));
+  // Imported ZFS pools, each a kstat directory with a `state` file.
+  for (const pool of (await attempt(procPath(paths, 'spl/kstat/zfs'), () => listDir(procPath(paths, 'spl/kstat/zfs')))) ?? []) {
+    await copyFile(path.join('proc/spl/kstat/zfs', pool, 'state'), procPath(paths, 'spl/kstat/zfs', pool, 'state'));
+  }
 
   // root: VM configs and runtime state.
   const pve = (...parts: string[]) => rootPath(paths, 'etc/pve', ...parts);
