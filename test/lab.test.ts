@@ -5,7 +5,7 @@ import { rulesFile, waitFor } from './helpers/alerting.js';
 import { seriesLines } from './helpers/fixtures.js';
 import { expectDevicesAsLspciShows, label } from './helpers/lspci.js';
 import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
-import { labSataAddress, startLab, type Lab } from './lab/lab.js';
+import { labBehindPortAddress, labRootPortAddress, labSataAddress, startLab, type Lab } from './lab/lab.js';
 
 // The seed incident on a real kernel: a lab host booted under QEMU with an emulated Intel IOMMU (test/lab/),
 // the exporter running inside it against its real /sys, /proc and /dev/kmsg, a real Prometheus outside with
@@ -95,6 +95,12 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
     expect(label(seriesLines(text, 'vfio_pci_device_info').find((line) => label(line, 'pci_address') === labSataAddress)!, 'iommu_group')).toBe(group);
     expect(value(text, 'vfio_iommu_group_viable', { iommu_group: group })).toBe(1);
     expect(value(text, 'vfio_iommu_group_devices', { iommu_group: group })).toBe(1);
+    // A root port on pcieport next to a device on vfio-pci: the kernel opens the group (QEMU started), so viable.
+    const portGroup = [...groups].find(([, members]) => members.includes(labBehindPortAddress))![0];
+    expect(groups.get(portGroup)).toEqual([labRootPortAddress, labBehindPortAddress]);
+    expect(lab.read('viability.rc').trim(), lab.read('viability.txt')).toBe('0');
+    expect(seriesLines(text, 'vfio_pci_device_driver_info').find((line) => label(line, 'pci_address') === labRootPortAddress)).toContain('driver="pcieport"');
+    expect(value(text, 'vfio_iommu_group_viable', { iommu_group: portGroup })).toBe(1);
     for (const vmid of ['101', '102']) {
       expect(value(text, 'vfio_vm_pci_device_info', { vmid, pci_address: labSataAddress, slot: 'hostpci0' })).toBe(1);
       expect(value(text, 'vfio_vm_running', { vmid })).toBe(0);

@@ -21,7 +21,7 @@ wait_until() { limit=$(($1 * 5)); shift; while ! "$@"; do limit=$((limit - 1)); 
 
 [ -r /out/lab.env ] || fail "no /out/lab.env"
 . /out/lab.env
-: "${OUT:?}" "${EXPORTER:?}" "${GUARD:?}" "${SATA:?}"
+: "${OUT:?}" "${EXPORTER:?}" "${GUARD:?}" "${SATA:?}" "${BEHIND_PORT:?}"
 log "kernel $(uname -r) up, $(grep -c . /proc/modules) modules"
 
 # The outer machine's root, read-only, for QEMU, lspci and the exporter; proc, sys, dev are this kernel's.
@@ -70,19 +70,31 @@ name: small
 ostype: l26
 CONF
 
-# Proxmox binds a hostpci device to vfio-pci before the start; the lab binds it once, at boot.
-echo vfio-pci >"/sys/bus/pci/devices/$SATA/driver_override"
-echo "$SATA" >/sys/bus/pci/drivers_probe
-[ "$(basename "$(readlink "/sys/bus/pci/devices/$SATA/driver")")" = vfio-pci ] || fail "$SATA not bound to vfio-pci"
-group=$(basename "$(readlink "/sys/bus/pci/devices/$SATA/iommu_group")")
-[ -c "/dev/vfio/$group" ] || fail "no /dev/vfio/$group"
-log "$SATA on vfio-pci, IOMMU group $group"
+# Proxmox binds a hostpci device to vfio-pci before the start; the lab binds its two once, at boot.
+for device in "$SATA" "$BEHIND_PORT"; do
+  echo vfio-pci >"/sys/bus/pci/devices/$device/driver_override"
+  echo "$device" >/sys/bus/pci/drivers_probe
+  [ "$(basename "$(readlink "/sys/bus/pci/devices/$device/driver")")" = vfio-pci ] || fail "$device not bound to vfio-pci"
+  group=$(basename "$(readlink "/sys/bus/pci/devices/$device/iommu_group")")
+  [ -c "/dev/vfio/$group" ] || fail "no /dev/vfio/$group"
+  log "$device on vfio-pci, IOMMU group $group"
+done
 
 in_host lspci -Dnnk >/out/lspci.txt 2>&1
 for link in /sys/kernel/iommu_groups/*/devices/*; do
   g=${link#/sys/kernel/iommu_groups/}
   echo "${g%%/*} ${link##*/}"
 done >/out/iommu-groups.txt
+
+# The kernel's own word on the group that holds a root port on pcieport: QEMU opens it (or says "not viable").
+in_host qemu-system-x86_64 -accel tcg -m 64 -nodefaults -display none -S -daemonize -pidfile /run/viability.pid \
+  -device "vfio-pci,host=$BEHIND_PORT" >/out/viability.txt 2>&1
+echo $? >/out/viability.rc
+if [ -s /host/run/viability.pid ]; then
+  probe=$(cat /host/run/viability.pid)
+  kill "$probe"
+  wait_until 30 test ! -d "/proc/$probe" || fail "the viability probe does not stop"
+fi
 
 # (a) before anything starts: check and the hookscript, as Proxmox would call it.
 # Generous collector deadlines: Node under TCG on a loaded machine is slow, the first sample slowest.

@@ -30,6 +30,9 @@ export interface Lab {
 
 /** The SATA controller the lab adds for passthrough; q35's own AHCI is 00:1f.2, in the chipset group. */
 export const labSataAddress = '0000:00:03.0';
+/** The root port and the controller behind it, sharing one IOMMU group. */
+export const labRootPortAddress = '0000:00:10.0';
+export const labBehindPortAddress = '0000:01:00.0';
 const labMemoryMiB = 2048;
 
 // no_timer_check: under TCG on a loaded machine the kernel's early check of the timer through the
@@ -51,7 +54,7 @@ export async function startLab(): Promise<Lab> {
   }
   writeFileSync(
     path.join(dir, 'lab.env'),
-    [`OUT=${dir}`, `EXPORTER=${dir}/bin/vfio-exporter`, `GUARD=${repoRoot}/contrib/proxmox/vfio-guard.sh`, `SATA=${labSataAddress}`].join('\n') + '\n',
+    [`OUT=${dir}`, `EXPORTER=${dir}/bin/vfio-exporter`, `GUARD=${repoRoot}/contrib/proxmox/vfio-guard.sh`, `SATA=${labSataAddress}`, `BEHIND_PORT=${labBehindPortAddress}`].join('\n') + '\n',
   );
   // A boot that dies before init runs (the emulated machine, not the story) gets one more try.
   try {
@@ -83,6 +86,8 @@ async function boot(work: TempDir): Promise<Lab> {
       ...['-device', 'intel-iommu,intremap=on,caching-mode=on'],
       ...['-kernel', read('kernel').trim(), '-initrd', file('initrd.gz'), '-append', kernelCommandLine],
       ...['-device', `ich9-ahci,id=sata1,bus=pcie.0,addr=0x${labSataAddress.split(':')[2]!.split('.')[0]}`],
+      // A root port without ACS: the controller behind it shares its group with the port (driver pcieport).
+      ...['-device', 'pcie-root-port,id=rp1,bus=pcie.0,addr=0x10,chassis=1,disable-acs=true', '-device', 'ich9-ahci,id=sata2,bus=rp1,addr=0x0'],
       ...['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'],
       ...['-virtfs', `local,path=${dir},mount_tag=out,security_model=none,multidevs=remap`],
       ...['-virtfs', `local,path=${dir}/bin,mount_tag=bin,security_model=none,readonly=on,multidevs=remap`],
