@@ -55,7 +55,7 @@ beforeAll(async () => {
   const rules = path.join(lab.dir, 'vfio.rules.yml');
   writeFileSync(rules, readFileSync(rulesFile, 'utf8').replace(/^(\s+for: ).+$/gm, '$11s'));
   prometheus = await startPrometheus({ targets: [lab.target], job: 'vfio', ruleFiles: [rules], intervalSeconds: 5 });
-}, 420_000);
+}, 600_000);
 
 afterAll(async () => {
   figures['whole lab run'] = seconds(Date.now() - startedAt);
@@ -70,7 +70,7 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
   it('(a) before anything starts: IOMMU on, the controller on vfio-pci alone in a viable group; check, the guard and the warning refuse 101', async () => {
     reportOnFailure();
     // Under TCG and a loaded machine each Node start takes seconds to a minute: three checks, then the exporter.
-    const phaseA = await lab.waitPhase('a', 600_000);
+    const phaseA = await lab.waitPhase('a', 420_000);
     const exporterStart = Number(/^([\d.]+) start 1$/m.exec(lab.read('exporter-starts'))?.[1]);
     figures['exporter start to first sample (inside)'] = `${(phaseA - exporterStart).toFixed(1)} s`;
 
@@ -123,7 +123,7 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
       (await prometheus.samples(firing('VfioPassthroughVMStartWouldOOM', '101'))).length > 0 ? Date.now() : undefined,
     );
     figures['alert: start warning firing for 101'] = `+${seconds(warnedAt - startedAt)}`;
-  }, 900_000);
+  }, 600_000);
 
   it('(b) VM 102 runs with the controller: running, QMP up, all its RAM pinned; RSS and cgroup as /proc and the cgroup show', async () => {
     reportOnFailure();
@@ -191,7 +191,7 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
     figures['alert timeline'] =
       `warning firing +${seconds(warnedAt - startedAt)}, 101 started +${seconds(goAt - startedAt)}, killed +${seconds(killedAt * 1000 - startedAt)}, ` +
       `counted +${seconds(countedAt - startedAt)}, VfioVMOOMKilled firing +${seconds(pagedAt - startedAt)}`;
-  }, 600_000);
+  }, 420_000);
 
   it('(d) the devices, drivers and groups agree with lspci -Dnnk and /sys/kernel/iommu_groups inside the lab', async () => {
     reportOnFailure();
