@@ -86,6 +86,16 @@ describe('Proxmox hookscript contrib/proxmox/vfio-guard.sh', () => {
     expect(result.stderr).toContain('qm set 101 --balloon 0 --memory 13312');
   });
 
+  it('finds the verdict when the check logs to stderr before its report', () => {
+    const { root, flags } = copyHost('suprox');
+    const logging = path.join(root, 'logging-exporter');
+    writeFileSync(logging, `#!/bin/sh\necho 'level=error msg="collector problem" collector=pci err="timed out"' >&2\nexec ${wrapperFor(root)} "$@"\n`);
+    chmodSync(logging, 0o755);
+    const result = hook(['101', 'pre-start'], { VFIO_EXPORTER: logging, VFIO_GUARD_ARGS: flags.join(' ') });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^level=error msg="collector problem".*\nvfio-guard: refusing to start VM 101\nVM 101: REFUSE\n/);
+  });
+
   it('lets the 12 GiB, balloon-off config start', () => {
     const { root, flags } = copyHost('suprox');
     setVm101(root, 12288, 0);

@@ -3,10 +3,11 @@ import type { HostMemoryFacts } from '../src/collectors/memory.js';
 import type { Snapshot } from '../src/collectors/types.js';
 import type { Vm } from '../src/collectors/vm-types.js';
 import { pinnedCommitment, startHeadroom } from '../src/check/headroom.js';
-import { findProblems } from '../src/check/problems.js';
+import { findProblems, memoryThatFitsMiB } from '../src/check/problems.js';
 import { buildReport, judgeStart } from '../src/check/report.js';
 import { vm as makeVm } from './helpers/vms.js';
 
+const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
 /** The seed host's memory: 9 GiB available, 6 GiB ARC above a 0.95 GiB floor. */
@@ -97,6 +98,19 @@ describe('problems and verdicts', () => {
     const verdict = judgeStart(snapshotWith([vm({})]), problems, '101', GiB);
     expect(verdict.exitCode).toBe(1);
     expect(verdict.verdict).toBe('refuse');
+  });
+  it('a host with less than 1 GiB to give: the fix names a size in 128 MiB steps, never --memory 0', () => {
+    // A 2 GiB host: 1.8 GiB available less the 1 GiB reserve leaves 0.8 GiB for a 1920 MiB VM.
+    const small = { ...seedMemory, availableBytes: 1843 * MiB, zfsArc: undefined };
+    const lab = vm({ memoryConfiguredBytes: 1920 * MiB, balloonMinBytes: GiB });
+    const [wouldOom] = findProblems({ snapshot: snapshotWith([lab], small), reserveBytes: GiB });
+    expect(wouldOom!.fix).toContain('qm set 101 --balloon 0 --memory 768;');
+    expect(memoryThatFitsMiB(819 * MiB)).toBe(768);
+    expect(memoryThatFitsMiB(13.1 * GiB)).toBe(13312);
+    expect(memoryThatFitsMiB(100 * MiB)).toBe(0);
+    const [nothing] = findProblems({ snapshot: snapshotWith([lab], { ...small, availableBytes: GiB + 100 * MiB }), reserveBytes: GiB });
+    expect(nothing!.fix).toBe('The host has no memory to give this VM now: free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max), and turn ballooning off: qm set 101 --balloon 0.');
+    expect(nothing!.fix).not.toContain('--memory');
   });
   it('the fixed VM: 12 GiB, balloon off, fits and raises nothing', () => {
     const fixed = vm({ memoryConfiguredBytes: 12 * GiB, balloonEnabled: false, balloonMinBytes: 0 });

@@ -49,6 +49,17 @@ describe('kernel log tally', () => {
     expect(facts.lastKills[0]).toMatchObject({ pid: 14441, rssBytes: (156540 + 24396) * 1024, taskMemcg: '/system.slice/ci-runner.service/qemu.slice/977.scope' });
   });
 
+  it('counts the global kill of a QEMU pinning its RAM through VFIO on 6.1 once, and no pin failure from the call trace', () => {
+    const facts = tallyOf(sample('global-oom-vfio-6.1.txt'), [], 1796060000);
+    expect(facts.killCounts).toEqual([{ vmid: '101', comm: 'qemu-system-x86', constraint: 'CONSTRAINT_NONE', kills: 1 }]);
+    expect(facts.lastKills).toEqual([
+      { vmid: '101', pid: 401, comm: 'qemu-system-x86', constraint: 'CONSTRAINT_NONE', timestampSeconds: 1796060000 + 169.621131, rssBytes: 1869080 * 1024, taskMemcg: '/qemu.slice/101.scope' },
+    ]);
+    // vfio_pin_pages_remote in the trace is the OOM's path, not a pin failure.
+    expect(facts.kernelEvents).toEqual(noKernelEvents);
+    expect([facts.records, facts.parseErrors]).toEqual([64, 0]);
+  });
+
   it('reads 4.19: a global kill attributed by pid, a libvirt memcg kill by its escaped scope name', () => {
     const facts = tallyOf(sample('oom-4.19.txt'), [vm('100', {}, { pid: 2211 })]);
     expect(facts.killCounts).toEqual([

@@ -19,8 +19,9 @@ phase="${2:?usage: vfio-guard.sh <vmid> <phase>}"
 [ -r /etc/default/vfio-guard ] && . /etc/default/vfio-guard
 exporter="${VFIO_EXPORTER:-vfio-exporter}"
 
+# Only the report is parsed; the check's own log lines (a slow collector, say) go straight to the task log.
 # shellcheck disable=SC2086 # VFIO_GUARD_ARGS is a list of flags
-report=$("$exporter" check --vmid "$vmid" --log.level=error --no-collector.host ${VFIO_GUARD_ARGS:-} 2>&1)
+report=$("$exporter" check --vmid "$vmid" --log.level=error --no-collector.host ${VFIO_GUARD_ARGS:-})
 status=$?
 # The verdict is the report's first paragraph after its title line.
 verdict=$(printf '%s\n' "$report" | awk 'NR > 2 && /^$/ { exit } NR > 2')

@@ -28,6 +28,14 @@ export interface ProblemInputs {
 }
 
 const mib = (bytes: number): number => Math.floor(bytes / 1024 ** 2);
+/**
+ * A memory size to propose: what the host can give, rounded down to whole GiB, or to 128 MiB steps when it
+ * has less than 1 GiB to give (whole GiB would propose nothing); 0 when not even that fits.
+ */
+export function memoryThatFitsMiB(availableBytes: number): number {
+  const step = availableBytes >= 1024 ** 3 ? 1024 : 128;
+  return Math.floor(mib(Math.max(0, availableBytes)) / step) * step;
+}
 const runbook = (alert: string): string => `docs/runbooks.md#${alert.toLowerCase()}`;
 const vmLabel = (vm: Vm): string => (vm.name && vm.name !== vm.vmid ? `VM ${vm.vmid} (${vm.name})` : `VM ${vm.vmid}`);
 const hasPassthrough = (vm: Vm): boolean => vm.devices.length > 0;
@@ -52,7 +60,7 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
     if (!vm.running) {
       const headroom = startHeadroom(vm, memory, reserveBytes);
       if (headroom && headroom.headroomBytes < 0) {
-        const fitsMiB = Math.floor(mib(Math.max(0, headroom.availableBytes)) / 1024) * 1024;
+        const fitsMiB = memoryThatFitsMiB(headroom.availableBytes);
         const pool = headroom.pool === 'hugepages' ? 'free hugepages' : 'MemAvailable + reclaimable ZFS ARC − reserve';
         problems.push({
           alert: 'VfioPassthroughVMStartWouldOOM',
@@ -62,7 +70,9 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
           fix:
             headroom.pool === 'hugepages'
               ? `Grow the hugepage pool (sysctl vm.nr_hugepages) by ${Math.ceil(-headroom.headroomBytes / Math.max(1, memory.hugepageSizeBytes))} pages, or lower the VM's memory to ${fitsMiB} MiB: ${configCommand(vm, { memoryMiB: fitsMiB })}`
-              : `Lower the VM's memory to what fits (${fitsMiB} MiB)${balloonBelowMemory ? ' and turn ballooning off' : ''}: ${configCommand(vm, { memoryMiB: fitsMiB, balloonOff: balloonBelowMemory })}; or free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max).`,
+              : fitsMiB === 0
+                ? `The host has no memory to give this VM now: free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max)${balloonBelowMemory ? `, and turn ballooning off: ${configCommand(vm, { balloonOff: true })}` : ''}.`
+                : `Lower the VM's memory to what fits (${fitsMiB} MiB)${balloonBelowMemory ? ' and turn ballooning off' : ''}: ${configCommand(vm, { memoryMiB: fitsMiB, balloonOff: balloonBelowMemory })}; or free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max).`,
           runbook: runbook('VfioPassthroughVMStartWouldOOM'),
           blocksStart: true,
         });
