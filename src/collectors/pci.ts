@@ -1,7 +1,7 @@
 import { errorMessage, isMissing } from '../host/fs.js';
 import { loadPciIds } from '../host/pciids.js';
 import { readPciBus } from '../host/pci-bus.js';
-import type { PciDeviceAttributes } from '../host/sysfs-pci.js';
+import type { PciDeviceAttributes, PciIdentity } from '../host/sysfs-pci.js';
 import { lookupPciNames, type PciIds, type PciNames } from '../parse/pciids.js';
 import type { CollectorDefinition } from './types.js';
 
@@ -29,6 +29,9 @@ export const pciCollector: CollectorDefinition<'pci'> = {
   create(_settings, log) {
     let pciIds: Promise<PciIds> | undefined;
     let last: { generation: number; facts: PciFacts } | undefined;
+    // Each device as last built, with the identity read it was built from: a device that reads as before is
+    // the same object again, so that its series are replayed rather than formatted (a rebind formats one device).
+    let built = new Map<string, { identity: PciIdentity; device: PciDevice }>();
     return {
       async collect(context) {
         const { paths } = context;
@@ -47,21 +50,29 @@ export const pciCollector: CollectorDefinition<'pci'> = {
           else errors.push(`${address}: ${errorMessage(error)}`);
         }
         const devices: PciDevice[] = [];
+        const nextBuilt = new Map<string, { identity: PciIdentity; device: PciDevice }>();
         for (const { address, driver, identity, driverOverride } of bus.devices) {
           const failed = !identity.ok ? identity.error : !driverOverride.ok ? driverOverride.error : undefined;
           if (!identity.ok || !driverOverride.ok) {
             errors.push(`${address}: ${errorMessage(failed)}`);
             continue;
           }
-          devices.push({
-            address,
-            ...identity.value,
-            driver,
-            driverOverride: driverOverride.value,
-            ...lookupPciNames(ids, identity.value.vendorId, identity.value.deviceId, identity.value.classId),
-            vfioBound: isVfioDriver(driver),
-          });
+          const previous = built.get(address);
+          const device =
+            previous?.identity === identity.value && previous.device.driver === driver && previous.device.driverOverride === driverOverride.value
+              ? previous.device
+              : {
+                  address,
+                  ...identity.value,
+                  driver,
+                  driverOverride: driverOverride.value,
+                  ...lookupPciNames(ids, identity.value.vendorId, identity.value.deviceId, identity.value.classId),
+                  vfioBound: isVfioDriver(driver),
+                };
+          nextBuilt.set(address, { identity: identity.value, device });
+          devices.push(device);
         }
+        built = nextBuilt;
         const facts = { devices };
         last = errors.length === 0 ? { generation: bus.generation, facts } : undefined;
         return { facts, errors };
@@ -76,28 +87,29 @@ export const pciCollector: CollectorDefinition<'pci'> = {
     const driver = sink.gauge('vfio_pci_device_driver_info', 'Driver bound to the PCI device ("none" when unbound).', ['pci_address', 'driver']);
     const vfioBound = sink.gauge('vfio_pci_device_vfio_bound', '1 when the device is bound to vfio-pci or a vfio variant driver.', ['pci_address']);
     const override = sink.gauge('vfio_pci_device_driver_override_info', 'driver_override set on the PCI device; value is always 1.', ['pci_address', 'driver_override']);
-    for (const device of devices) {
-      const pci_address = device.address;
-      info(
-        {
-          pci_address,
-          vendor_id: device.vendorId,
-          device_id: device.deviceId,
-          subsystem_vendor_id: device.subsystemVendorId,
-          subsystem_device_id: device.subsystemDeviceId,
-          class_id: device.classId,
-          revision: device.revision,
-          vendor_name: device.vendorName,
-          device_name: device.deviceName,
-          class_name: device.className,
-          iommu_group: device.iommuGroup ?? '',
-          numa_node: device.numaNode,
-        },
-        1,
-      );
-      driver({ pci_address, driver: device.driver ?? 'none' }, 1);
-      vfioBound({ pci_address }, device.vfioBound ? 1 : 0);
-      if (device.driverOverride !== undefined) override({ pci_address, driver_override: device.driverOverride }, 1);
-    }
+    for (const device of devices)
+      sink.group(device, () => {
+        const pci_address = device.address;
+        info(
+          {
+            pci_address,
+            vendor_id: device.vendorId,
+            device_id: device.deviceId,
+            subsystem_vendor_id: device.subsystemVendorId,
+            subsystem_device_id: device.subsystemDeviceId,
+            class_id: device.classId,
+            revision: device.revision,
+            vendor_name: device.vendorName,
+            device_name: device.deviceName,
+            class_name: device.className,
+            iommu_group: device.iommuGroup ?? '',
+            numa_node: device.numaNode,
+          },
+          1,
+        );
+        driver({ pci_address, driver: device.driver ?? 'none' }, 1);
+        vfioBound({ pci_address }, device.vfioBound ? 1 : 0);
+        if (device.driverOverride !== undefined) override({ pci_address, driver_override: device.driverOverride }, 1);
+      });
   },
 };
