@@ -76,6 +76,8 @@ describe('pci and iommu collectors across samples', () => {
 
     const after = (await sampler.sample()).text;
     expect(after).toContain('vfio_pci_device_info{pci_address="0000:02:00.0",vendor_id="0x10de",device_id="0x2204",subsystem_vendor_id="0x15d9",subsystem_device_id="0x1533",class_id="0x030000"');
+    // A kind of device not on the host before: its names come from pci.ids, read again for it.
+    expect(after).toMatch(/vfio_pci_device_info\{pci_address="0000:02:00.0",[^}]*vendor_name="NVIDIA Corporation",device_name="GA102 \[GeForce RTX 3090\]",class_name="VGA compatible controller"/);
     expect(after).not.toContain('pci_address="0000:03:00.0"');
     expect(seriesLines(after, 'vfio_pci_device_info')).toHaveLength(26);
     expect(after).toContain('vfio_iommu_group_devices{iommu_group="16"} 0');

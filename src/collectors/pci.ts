@@ -2,7 +2,8 @@ import { errorMessage, isMissing } from '../host/fs.js';
 import { loadPciIds } from '../host/pciids.js';
 import { readPciBus } from '../host/pci-bus.js';
 import type { PciDeviceAttributes, PciIdentity } from '../host/sysfs-pci.js';
-import { lookupPciNames, type PciIds, type PciNames } from '../parse/pciids.js';
+import { detached } from '../parse/detach.js';
+import { lookupPciNames, type PciNames } from '../parse/pciids.js';
 import type { CollectorDefinition } from './types.js';
 
 export interface PciDevice extends PciDeviceAttributes, PciNames {
@@ -27,7 +28,10 @@ export const pciCollector: CollectorDefinition<'pci'> = {
   description: 'PCI devices: ids, names, bound driver, driver_override',
   defaultEnabled: true,
   create(_settings, log) {
-    let pciIds: Promise<PciIds> | undefined;
+    // The names of the kinds of device this host has, by vendor, device and class id. The whole of pci.ids
+    // parsed is ~9 MB of heap; it is read when a kind of device not seen before shows up, and let go.
+    const names = new Map<string, PciNames>();
+    const namesKey = ({ vendorId, deviceId, classId }: PciIdentity): string => `${vendorId}:${deviceId}:${classId}`;
     let last: { generation: number; facts: PciFacts } | undefined;
     // Each device as last built, with the identity read it was built from: a device that reads as before is
     // the same object again, so that its series are replayed rather than formatted (a rebind formats one device).
@@ -35,15 +39,19 @@ export const pciCollector: CollectorDefinition<'pci'> = {
     return {
       async collect(context) {
         const { paths } = context;
-        pciIds ??= loadPciIds(paths).then(({ ids, file }) => {
-          if (!file) log.warn('pci.ids not found; device names will be empty', { collector: 'pci' });
-          return ids;
-        });
-        const ids = await pciIds;
         const errors: string[] = [];
         const bus = await readPciBus(paths, context);
         // The bus reads as it did when these facts were made: the same facts again, whose text the sampler keeps.
         if (last?.generation === bus.generation) return { facts: last.facts, errors };
+        const unnamed = bus.devices.flatMap(({ identity }) => (identity.ok && !names.has(namesKey(identity.value)) ? [identity.value] : []));
+        if (unnamed.length > 0) {
+          const { ids, file } = await loadPciIds(paths);
+          if (!file) log.warn('pci.ids not found; device names will be empty', { collector: 'pci' });
+          for (const identity of unnamed) {
+            const found = lookupPciNames(ids, identity.vendorId, identity.deviceId, identity.classId);
+            names.set(namesKey(identity), { vendorName: detached(found.vendorName), deviceName: detached(found.deviceName), className: detached(found.className) });
+          }
+        }
         for (const { address, error } of bus.failures) {
           // A device removed while we read it (hot-unplug, SR-IOV VFs torn down) is not an error.
           if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci', device: address });
@@ -66,7 +74,7 @@ export const pciCollector: CollectorDefinition<'pci'> = {
                   ...identity.value,
                   driver,
                   driverOverride: driverOverride.value,
-                  ...lookupPciNames(ids, identity.value.vendorId, identity.value.deviceId, identity.value.classId),
+                  ...names.get(namesKey(identity.value))!,
                   vfioBound: isVfioDriver(driver),
                 };
           nextBuilt.set(address, { identity: identity.value, device });
