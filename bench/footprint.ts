@@ -31,37 +31,45 @@ const seriesValue = (text: string, name: string): number | undefined => {
   return match ? Number(match[1]) : undefined;
 };
 
+/** One exporter to run: its flags, and the single executable's path to run that instead of `dist/src/main.js`. */
+export interface Subject {
+  flags: readonly string[];
+  executable?: string;
+}
+
 /**
- * Runs the exporter (`dist/src/main.js`, or the single executable) with `flags`, and node_exporter beside it,
- * both scraped as Prometheus would (gzip, every `scrapeEveryMs`) for `settleMs` after the exporter's first
- * sample; then the resident set of both, and the exporter's V8 heap from its own nodejs_heap_* series.
+ * Runs the exporters side by side (the same load on the machine for each) with node_exporter beside them,
+ * all scraped as Prometheus would (gzip, every `scrapeEveryMs`) for `settleMs` after the exporters' first
+ * sample; then the resident set of each, and each exporter's V8 heap from its own nodejs_heap_* series.
  */
-export async function serveFootprint(
-  flags: readonly string[],
+export async function serveFootprints(
+  subjects: readonly Subject[],
   nodeExporter: Extract<NodeExporter, { pid: number }>,
-  options: { executable?: string; settleMs: number; scrapeEveryMs: number },
-): Promise<{ exporter: Footprint; nodeExporterRss: number }> {
-  const exporter: ExporterProcess = await startExporterProcess(flags, { executable: options.executable });
+  options: { settleMs: number; scrapeEveryMs: number },
+): Promise<{ exporters: Footprint[]; nodeExporterRss: number }> {
+  const exporters: ExporterProcess[] = [];
   try {
+    for (const subject of subjects) exporters.push(await startExporterProcess(subject.flags, { executable: subject.executable }));
+    const headers = { 'Accept-Encoding': 'gzip' };
+    const scrapeAll = (): Promise<unknown> =>
+      Promise.all([nodeExporter, ...exporters].map((target) => get(`${target.baseUrl}/metrics`, { discardBody: true, headers })));
     const end = Date.now() + options.settleMs;
     while (Date.now() < end) {
-      const headers = { 'Accept-Encoding': 'gzip' };
-      await get(`${nodeExporter.baseUrl}/metrics`, { discardBody: true, headers });
-      await get(`${exporter.baseUrl}/metrics`, { discardBody: true, headers });
+      await scrapeAll();
       await new Promise((resolve) => setTimeout(resolve, Math.min(options.scrapeEveryMs, Math.max(0, end - Date.now()))));
     }
-    const scrape = (await get(`${exporter.baseUrl}/metrics`)).body;
-    const memory = residentBytes(exporter.pid);
-    return {
-      exporter: {
-        ...memory,
+    const footprints: Footprint[] = [];
+    for (const exporter of exporters) {
+      const scrape = (await get(`${exporter.baseUrl}/metrics`)).body;
+      footprints.push({
+        ...residentBytes(exporter.pid),
         heapUsed: seriesValue(scrape, 'nodejs_heap_size_used_bytes'),
         heapTotal: seriesValue(scrape, 'nodejs_heap_size_total_bytes'),
-      },
-      nodeExporterRss: residentBytes(nodeExporter.pid).rss,
-    };
+      });
+    }
+    return { exporters: footprints, nodeExporterRss: residentBytes(nodeExporter.pid).rss };
   } finally {
-    await exporter.stop();
+    await Promise.all(exporters.map((exporter) => exporter.stop()));
   }
 }
 
