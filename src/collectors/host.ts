@@ -34,12 +34,12 @@ export const hostCollector: CollectorDefinition<'host'> = {
         inventory ??= import('systeminformation')
           .then(({ default: si }) => Promise.all([si.system(), si.bios(), si.cpuFlags(), si.osInfo()]))
           .then(([system, bios, flags, os]) => ({
-          systemVendor: system.manufacturer,
-          systemModel: system.model,
-          biosVersion: bios.version,
-          cpuVirtualization: cpuVirtualizationFlag(flags),
-          kernelRelease: os.kernel,
-        }));
+            systemVendor: system.manufacturer,
+            systemModel: system.model,
+            biosVersion: bios.version,
+            cpuVirtualization: cpuVirtualizationFlag(flags),
+            kernelRelease: os.kernel,
+          }));
         return { facts: await inventory, errors: [] };
       },
     };
