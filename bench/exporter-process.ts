@@ -16,12 +16,16 @@ export interface ExporterProcess {
 export const builtMain = path.join(repoRoot, 'dist/src/main.js');
 
 /**
- * Runs the built exporter (`dist/src/main.js`, what `npm start` runs) in a child process of its own on a
- * free loopback port, and waits until it has taken its first sample (`/-/ready`).
+ * Runs the built exporter (`dist/src/main.js`, what `npm start` runs; or `executable`, the single executable)
+ * in a child process of its own on a free loopback port, and waits until it has taken its first sample (`/-/ready`).
  */
-export async function startExporterProcess(flags: readonly string[], readyTimeoutMs = 120_000): Promise<ExporterProcess> {
-  if (!existsSync(builtMain)) throw new Error(`${builtMain} is missing: run npm run build`);
-  const child = spawnTracked(process.execPath, [builtMain, ...flags, '--web.listen-address=127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startExporterProcess(
+  flags: readonly string[],
+  { readyTimeoutMs = 120_000, executable }: { readyTimeoutMs?: number; executable?: string } = {},
+): Promise<ExporterProcess> {
+  const [command, ...args] = executable === undefined ? [process.execPath, builtMain] : [executable];
+  if (!existsSync(args[0] ?? command!)) throw new Error(`${args[0] ?? command} is missing: run npm run build (npm run package for the single executable)`);
+  const child = spawnTracked(command!, [...args, ...flags, '--web.listen-address=127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: string[] = [];
   let buffered = '';
   const port = new Promise<number>((resolve, reject) => {

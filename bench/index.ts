@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fixtureFlags } from '../test/helpers/fixtures.js';
 import { startExporterProcess, type ExporterProcess } from './exporter-process.js';
+import { buildSingleExecutable, checkFootprint, heapOf, serveFootprints, singleExecutable, timesNodeExporter, type Footprint } from './footprint.js';
 import { get, median } from './http.js';
 import type { HeapGrowth } from './heap-growth.js';
 import type { KmsgThroughput } from './kmsg.js';
@@ -44,6 +45,8 @@ const settings = {
   heapSamples: quick ? 1000 : 10_000,
   heapWarmup: quick ? 200 : 2000,
   comparisonScrapes: quick ? 10 : 30,
+  footprintSettleMs: quick ? 10_000 : 20_000,
+  footprintScrapeEveryMs: 5000,
 };
 
 const progress = (line: string): void => {
@@ -91,7 +94,8 @@ async function sampleRows(host: SyntheticHost): Promise<Row[]> {
     atMost('one sample, synthetic host: wall (median)', median(cost.wallMs), 250, ms),
     atMost('one sample, synthetic host: CPU (median)', median(cost.cpuMs), 150, ms),
     atMost('one sample after a driver_override change, synthetic host: wall (median)', median(cost.afterChange.wallMs), 250, ms),
-    atMost('one sample after a driver_override change, synthetic host: CPU (median)', median(cost.afterChange.cpuMs), 150, ms),
+    atMost('one sample after a driver_override change, synthetic host: CPU (median)', median(cost.afterChange.cpuMs), 100, ms),
+    context('a driver_override change, synthetic host: CPU over the steady sample (medians)', ms(median(cost.afterChange.cpuMs) - median(cost.cpuMs))),
     context('first sample, synthetic host (cold)', `${ms(cost.first.wallMs)} wall, ${ms(cost.first.cpuMs)} CPU`),
     context('synthetic host output', `${cost.series.toLocaleString('en-US')} series, ${mib(cost.textBytes)}; collector ms: ${collectors}`),
     ...(cost.failing.length > 0 ? [context('collectors failing, synthetic host', cost.failing.join(' | '))] : []),
@@ -157,6 +161,51 @@ async function kmsgRows(host: SyntheticHost): Promise<Row[]> {
   ];
 }
 
+/**
+ * Memory beside node_exporter's, in the same run: the exporter serving the seed host, the single executable
+ * serving it, the exporter serving the synthetic host (its QMP servers running), and `check` of the seed host.
+ */
+async function footprintRows(host: SyntheticHost): Promise<Row[]> {
+  progress('building the single executable (npm run package)');
+  buildSingleExecutable();
+  const nodeExporter = await startNodeExporter(progress);
+  if ('skipped' in nodeExporter) return [skipped('memory vs node_exporter', '', nodeExporter.skipped)];
+  try {
+    const settle = { settleMs: settings.footprintSettleMs, scrapeEveryMs: settings.footprintScrapeEveryMs };
+    const seconds = `${settings.footprintSettleMs / 1000} s after the first sample`;
+    progress(`memory: serving the seed host, from the package and as the single executable side by side, beside node_exporter (${seconds})`);
+    const seedRun = await serveFootprints([{ flags: fixtureFlags('suprox') }, { flags: fixtureFlags('suprox'), executable: singleExecutable }], nodeExporter, settle);
+    const [seed, sea] = seedRun.exporters as [Footprint, Footprint];
+    progress('memory: serving the synthetic host; check of the seed host');
+    const syntheticRun = await serveFootprints([{ flags: host.flags }], nodeExporter, settle);
+    const [synthetic] = syntheticRun.exporters as [Footprint];
+    const check = await checkFootprint(fixtureFlags('suprox'));
+    const checkNodeExporterRss = residentBytes(nodeExporter.pid).rss;
+    const nodeExporterRss = seedRun.nodeExporterRss;
+    return [
+      {
+        metric: `RSS serving the seed host, ${seconds}`,
+        target: '≤ 2× node_exporter (stretch 1.5×)',
+        measured: timesNodeExporter(seed.rss, nodeExporterRss) + heapOf(seed),
+        ratio: seed.rss / nodeExporterRss / 2,
+        pass: seed.rss <= 2 * nodeExporterRss,
+      },
+      {
+        metric: `RSS of the single executable serving the seed host, ${seconds}`,
+        target: '≤ 1.10× the package',
+        measured: `${mib(sea.rss)} = ${(sea.rss / seed.rss).toFixed(2)}× the package, ${(sea.rss / nodeExporterRss).toFixed(2)}× node_exporter${heapOf(sea)}`,
+        ratio: sea.rss / seed.rss / 1.1,
+        pass: sea.rss <= 1.1 * seed.rss,
+      },
+      context(`RSS serving the synthetic host, ${seconds}`, timesNodeExporter(synthetic.rss, syntheticRun.nodeExporterRss) + heapOf(synthetic)),
+      context('peak RSS (VmHWM) serving: seed host, single executable, synthetic host', [seed, sea, synthetic].map((footprint) => mib(footprint.peak)).join(', ')),
+      context('peak RSS (VmHWM) of check, seed host', `${timesNodeExporter(check.peak, checkNodeExporterRss)}${heapOf(check)} at exit`),
+    ];
+  } finally {
+    await nodeExporter.stop();
+  }
+}
+
 /** One scrape each, alternating, of this exporter and node_exporter on the same (real) host. */
 async function comparisonRows(): Promise<Row[]> {
   progress('one scrape of this exporter vs one scrape of node_exporter, this machine');
@@ -207,6 +256,7 @@ async function main(): Promise<void> {
     try {
       rows.push(...(await sampleRows(host)));
       rows.push(...(await scrapeRows('synthetic host', host.flags, 50)));
+      rows.push(...(await footprintRows(host)));
     } finally {
       await qmp.close();
     }

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { waitFor200 } from './http.js';
 import { spawnTracked, stopChild } from './processes.js';
 
-export type NodeExporter = { baseUrl: string; version: string; stop(): Promise<void> } | { skipped: string };
+export type NodeExporter = { baseUrl: string; version: string; pid: number; stop(): Promise<void> } | { skipped: string };
 
 const binaryNames = ['prometheus-node-exporter', 'node_exporter'];
 
@@ -56,5 +56,5 @@ export async function startNodeExporter(log: (line: string) => void): Promise<No
     await stopChild(child);
     return { skipped: `node_exporter did not start: ${error instanceof Error ? error.message : String(error)}` };
   }
-  return { baseUrl, version, stop: () => stopChild(child) };
+  return { baseUrl, version, pid: child.pid!, stop: () => stopChild(child) };
 }

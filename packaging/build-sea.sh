@@ -10,7 +10,7 @@ rm -rf "$out/sea" "$out/vfio-exporter"
 mkdir -p "$out/sea"
 # One CommonJS file (SEA runs CommonJS only, and its require() sees built-in modules only);
 # package.json is inlined, and the revision is fixed at build time.
-npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning \
+npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning --minify --keep-names \
   --inject:packaging/import-meta-url.js --define:import.meta.url=importMetaUrl \
   --define:process.env.VFIO_EXPORTER_REVISION="\"$revision\"" \
   --metafile="$out/sea/meta.json" --outfile="$out/sea/vfio-exporter.cjs"

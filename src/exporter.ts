@@ -2,11 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './cli/flags.js';
 import { allCollectors } from './collectors/index.js';
-import { createProcessRegistry } from './metrics/process.js';
 import type { Logger } from './log.js';
-import { intervalToCron, Sampler } from './sampler.js';
-import { createApp } from './server.js';
-import { listenWeb } from './web/listen.js';
+import { Sampler } from './sampler.js';
 import { buildInfo } from './version.js';
 
 export function createSampler(config: Config, log: Logger): Sampler {
@@ -29,14 +26,19 @@ export interface RunningExporter {
 
 /** Listens (a bad web config file throws first), then samples at once and on the schedule. */
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
-  const cronExpression = intervalToCron(config.sampleIntervalSeconds);
   const sampler = createSampler(config, log);
+  // The web stack (express, prom-client) is loaded by serving only: `check` takes its sample without it.
+  const [{ createProcessRegistry }, { createApp }, { listenWeb }] = await Promise.all([
+    import('./metrics/process.js'),
+    import('./server.js'),
+    import('./web/listen.js'),
+  ]);
   const processRegistry = createProcessRegistry();
   const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log, hostReserveBytes: config.hostReserveBytes });
   const server = await listenWeb(app, config.listen, config.webConfigFile, log);
   const { address, port } = server.address() as AddressInfo;
   log.info('listening', { address: `${address}:${port}`, telemetry_path: config.telemetryPath, version: buildInfo.version });
-  sampler.start(cronExpression);
+  sampler.start(config.sampleIntervalSeconds);
   return {
     server,
     sampler,

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 import './threadpool.js';
-import { runCapture } from './capture/run.js';
-import { runCheck } from './check/command.js';
 import { parseFlags, UsageError, type Config } from './cli/flags.js';
-import { startExporter } from './exporter.js';
 import { errorMessage } from './host/fs.js';
 import { createLogger } from './log.js';
-import { intervalToCron } from './sampler.js';
+import { checkSampleInterval } from './sampler.js';
 import { buildInfo } from './version.js';
 
 const fail = (message: string, code: number): number => {
@@ -27,13 +24,15 @@ async function main(): Promise<number | undefined> {
       return 0;
     }
     config = result.config;
-    intervalToCron(config.sampleIntervalSeconds);
+    checkSampleInterval(config.sampleIntervalSeconds);
   } catch (error) {
     return fail(errorMessage(error), 2);
   }
   const log = createLogger(config.logLevel, config.logFormat);
+  // Each command loads only its own code: serving never holds the capture bundler, check and capture never the web stack.
   switch (config.command) {
     case 'serve': {
+      const { startExporter } = await import('./exporter.js');
       const exporter = await startExporter(config, log);
       const shutdown = (signal: string): void => {
         log.info('shutting down', { signal });
@@ -43,10 +42,13 @@ async function main(): Promise<number | undefined> {
       process.once('SIGINT', () => shutdown('SIGINT'));
       return undefined;
     }
-    case 'check':
+    case 'check': {
+      const { runCheck } = await import('./check/command.js');
       return runCheck(config, log, (text) => process.stdout.write(text));
+    }
     case 'capture':
       try {
+        const { runCapture } = await import('./capture/run.js');
         await runCapture(config, log);
         return 0;
       } catch (error) {

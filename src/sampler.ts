@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import cron, { type ScheduledTask } from 'node-cron';
 import { errorMessage } from './host/fs.js';
 import type { HostPaths } from './host/paths.js';
 import type { Logger } from './log.js';
@@ -36,9 +35,22 @@ export interface SamplerOptions {
 
 export interface Sample {
   snapshot: Snapshot;
-  /** The snapshot in the text exposition format, rendered once when the sample was taken. */
-  text: string;
+  /**
+   * The snapshot in the text exposition format, rendered when the sample was taken: the chunks a scrape
+   * writes one after another. A collector whose facts did not change gives the same chunk as before.
+   */
+  body: readonly Buffer[];
+  /** The same text as one string, decoded at each read (scrapes write `body`; nothing keeps a string of it). */
+  readonly text: string;
 }
+
+export const makeSample = (snapshot: Snapshot, body: readonly Buffer[]): Sample => ({
+  snapshot,
+  body,
+  get text() {
+    return Buffer.concat(body).toString('utf8');
+  },
+});
 
 const activate = <Name extends CollectorName>(
   definition: CollectorDefinition<Name>,
@@ -94,7 +106,7 @@ export class Sampler {
   private readonly active: AnyActiveCollector[];
   private latestSample: Sample | undefined;
   private running: Promise<Sample> | undefined;
-  private task: ScheduledTask | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SamplerOptions) {
     this.active = options.collectors.map((definition) => activate(definition as CollectorDefinition<CollectorName>, options.settings, options.log) as AnyActiveCollector);
@@ -120,36 +132,56 @@ export class Sampler {
       this.active.map((collector) => runCollector(collector as ActiveCollector<CollectorName>, context, facts, this.options.collectorTimeoutSeconds)),
     );
     const snapshot: Snapshot = { takenAtMs, outcomes, facts };
-    const sample = { snapshot, text: renderSnapshot(snapshot, this.options.collectors, this.options.build) };
+    const sample = makeSample(snapshot, renderSnapshot(snapshot, this.options.collectors, this.options.build));
     this.latestSample = sample;
     return sample;
   }
 
-  /** Samples now and then on the cron schedule; a tick that finds a sample still running is skipped. */
-  start(cronExpression: string): void {
-    void this.sample().catch((error: unknown) => this.options.log.error('sample failed', { err: errorMessage(error) }));
-    this.task = cron.schedule(cronExpression, () => {
-      if (this.running) {
-        this.options.log.warn('previous sample still running; skipping this tick');
-        return;
-      }
+  /**
+   * Samples now and then every `intervalSeconds`, on multiples of the interval since the epoch (every 15 s at
+   * :00, :15, :30 and :45), as a cron schedule would; a tick that finds a sample still running is skipped.
+   */
+  start(intervalSeconds: number): void {
+    checkSampleInterval(intervalSeconds);
+    const sampleLogged = (): void => {
       void this.sample().catch((error: unknown) => this.options.log.error('sample failed', { err: errorMessage(error) }));
-    });
+    };
+    const schedule = (): void => {
+      this.timer = setTimeout(() => {
+        schedule();
+        if (this.running) {
+          this.options.log.warn('previous sample still running; skipping this tick');
+          return;
+        }
+        sampleLogged();
+      }, msUntilNextTick(intervalSeconds, Date.now()));
+    };
+    sampleLogged();
+    schedule();
   }
 
   async stop(): Promise<void> {
-    await this.task?.stop();
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.running?.catch(() => undefined);
     await Promise.all(this.active.map((collector) => collector.instance.close?.()));
   }
 }
 
-/** node-cron expression for an interval: seconds that divide a minute, or minutes that divide an hour. */
-export function intervalToCron(seconds: number): string {
-  if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 60 && 60 % seconds === 0)
-    return seconds === 60 ? '0 * * * * *' : `*/${seconds} * * * * *`;
+/** Throws unless the interval divides a minute (1s..60s) or an hour (1m..60m) evenly, so that ticks fall on the same seconds of every hour. */
+export function checkSampleInterval(seconds: number): void {
+  const dividesMinute = Number.isInteger(seconds) && seconds >= 1 && seconds <= 60 && 60 % seconds === 0;
   const minutes = seconds / 60;
-  if (Number.isInteger(minutes) && minutes >= 1 && minutes <= 60 && 60 % minutes === 0)
-    return minutes === 60 ? '0 0 * * * *' : `0 */${minutes} * * * *`;
-  throw new Error(`interval ${seconds}s must divide a minute (1s..60s) or an hour (1m..60m) evenly`);
+  const dividesHour = Number.isInteger(minutes) && minutes >= 1 && minutes <= 60 && 60 % minutes === 0;
+  if (!dividesMinute && !dividesHour) throw new Error(`interval ${seconds}s must divide a minute (1s..60s) or an hour (1m..60m) evenly`);
+}
+
+/**
+ * Time from `nowMs` to the tick after the nearest multiple of the interval. A timer that fires a little
+ * early or late (the wall clock and the timer's monotonic clock drift apart) still waits a whole interval
+ * for the next tick; a start more than half an interval before a multiple waits for that multiple.
+ */
+export function msUntilNextTick(intervalSeconds: number, nowMs: number): number {
+  const intervalMs = intervalSeconds * 1000;
+  return (Math.floor((nowMs + intervalMs / 2) / intervalMs) + 1) * intervalMs - nowMs;
 }

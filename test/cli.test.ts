@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envName, parseFlags, parseListenAddress, UsageError } from '../src/cli/flags.js';
-import { intervalToCron } from '../src/sampler.js';
+import { checkSampleInterval, msUntilNextTick } from '../src/sampler.js';
 import { configFor, repoRoot } from './helpers/fixtures.js';
 
 const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
@@ -45,11 +45,19 @@ describe('flags', () => {
     expect(() => configFor(['--bogus'])).toThrow(/unknown flag --bogus/);
     expect(() => configFor(['--web.telemetry-path=metrics'])).toThrow(/must start with \//);
   });
-  it('maps intervals to cron schedules', () => {
-    expect(intervalToCron(15)).toBe('*/15 * * * * *');
-    expect(intervalToCron(60)).toBe('0 * * * * *');
-    expect(intervalToCron(300)).toBe('0 */5 * * * *');
-    expect(() => intervalToCron(7)).toThrow(/must divide/);
+  it('takes intervals that divide a minute or an hour', () => {
+    for (const seconds of [1, 15, 60, 300, 3600]) expect(() => checkSampleInterval(seconds)).not.toThrow();
+    for (const seconds of [7, 0, 90, 420, 7200]) expect(() => checkSampleInterval(seconds)).toThrow(/must divide/);
+  });
+  it('ticks on multiples of the interval, a whole interval apart even when a timer fires early or late', () => {
+    const minute = Date.UTC(2026, 0, 1, 10, 0);
+    expect(msUntilNextTick(15, minute + 3000)).toBe(12_000);
+    // A timer 2 ms early or 40 ms late for the tick at :15 waits for :30.
+    expect(msUntilNextTick(15, minute + 14_998)).toBe(15_002);
+    expect(msUntilNextTick(15, minute + 15_040)).toBe(14_960);
+    // Started 2 s before a multiple: that sample is taken at start, the next tick is the multiple after.
+    expect(msUntilNextTick(15, minute + 13_000)).toBe(17_000);
+    expect(msUntilNextTick(300, minute + 60_000)).toBe(240_000);
   });
 });
 

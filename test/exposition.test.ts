@@ -19,6 +19,9 @@ function promClientSink(registry: Registry): MetricSink {
         counter.inc(labels, value);
       };
     },
+    group(_key, write) {
+      write();
+    },
   };
 }
 
@@ -63,6 +66,46 @@ describe('exposition writer', () => {
     expect(() => sink.gauge('vfio_once', 'x')({}, 1)).toThrow(/declared twice/);
     expect(() => sink.counter('vfio_down_total', 'x')({}, -1)).toThrow(/counter cannot be -1/);
     expect(() => sink.counter('vfio_nan_total', 'x')({}, NaN)).toThrow(/counter cannot be NaN/);
+  });
+
+  it('replays a group set for the same key object, and formats a new key afresh', async () => {
+    interface Device { address: string; driver: string }
+    const write = (sink: MetricSink, devices: readonly Device[]): void => {
+      const driver = sink.gauge('vfio_test_driver_info', 'Driver.', ['pci_address', 'driver']);
+      const kills = sink.counter('vfio_test_resets_total', 'Counter.', ['pci_address']);
+      for (const device of devices)
+        sink.group(device, () => {
+          driver({ pci_address: device.address, driver: device.driver }, 1);
+          kills({ pci_address: device.address }, 1);
+          kills({ pci_address: device.address }, 2);
+        });
+    };
+    const first = [{ address: '0000:00:17.0', driver: 'vfio-pci' }, { address: '0000:02:00.0', driver: 'igb' }];
+    const exposition = (devices: readonly Device[]): string => {
+      const { sink, text } = createExposition();
+      write(sink, devices);
+      return text();
+    };
+    const registry = new Registry();
+    write(promClientSink(registry), first);
+    expect(exposition(first)).toBe(await registry.metrics());
+    // Replayed: the same text, counters summed as when the calls were made.
+    expect(exposition(first)).toBe(await registry.metrics());
+    expect(exposition(first)).toContain('vfio_test_resets_total{pci_address="0000:02:00.0"} 3');
+    // The second device rebound: a new object, formatted again; the first device's series replayed.
+    const rebound = [first[0]!, { address: '0000:02:00.0', driver: 'vfio-pci' }];
+    expect(exposition(rebound)).toContain('vfio_test_driver_info{pci_address="0000:02:00.0",driver="vfio-pci"} 1');
+    expect(exposition(rebound)).not.toContain('driver="igb"');
+    expect(exposition(rebound)).toContain('vfio_test_driver_info{pci_address="0000:00:17.0",driver="vfio-pci"} 1');
+  });
+
+  it('refuses a replayed group whose family is not declared, and nested groups', () => {
+    const key = {};
+    const { sink } = createExposition();
+    const info = sink.gauge('vfio_test_info', 'x', ['a']);
+    sink.group(key, () => info({ a: '1' }, 1));
+    expect(() => createExposition().sink.group(key, () => undefined)).toThrow(/vfio_test_info is not declared/);
+    expect(() => sink.group({}, () => sink.group({}, () => undefined))).toThrow(/do not nest/);
   });
 
   it('writes a lone newline for no families, as prom-client does', async () => {

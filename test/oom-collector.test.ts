@@ -32,7 +32,7 @@ async function collectWithVms(flags: string[], vms: Vm[]) {
   const collected = await collector.collect({ paths, log: silentLogger, settings, previous });
   await collector.close?.();
   const snapshot: Snapshot = { takenAtMs: 0, outcomes: [{ name: 'oom', success: collected.errors.length === 0, durationSeconds: 0, errors: collected.errors }], facts: { oom: collected.facts } };
-  return { ...collected, text: await renderSnapshot(snapshot, [oomCollector], build) };
+  return { ...collected, text: Buffer.concat(renderSnapshot(snapshot, [oomCollector], build)).toString() };
 }
 
 describe('oom collector', () => {

@@ -31,7 +31,8 @@ describe('pci and iommu collectors across samples', () => {
   it('a rebind and a new driver_override show in the next sample', async () => {
     const { root, flags } = copyHost('suprox');
     const sampler = createSampler(configFor(flags), silentLogger);
-    const before = (await sampler.sample()).text;
+    const beforeSample = await sampler.sample();
+    const before = beforeSample.text;
     expect(before).toContain('vfio_pci_device_driver_info{pci_address="0000:00:17.0",driver="vfio-pci"} 1');
     expect(before).toContain('vfio_iommu_group_viable{iommu_group="7"} 1');
 
@@ -42,7 +43,13 @@ describe('pci and iommu collectors across samples', () => {
     symlinkSync('../../../bus/pci/drivers/ahci', path.join(sata, 'driver'));
     writeFileSync(path.join(sata, 'driver_override'), 'ahci\n');
 
-    const after = (await sampler.sample()).text;
+    const afterSample = await sampler.sample();
+    const after = afterSample.text;
+    // Only the rebound device and its group are new facts, rendered again; every other one is the same object.
+    const changed = (facts: { address?: string; id?: string }[] | undefined, previous: typeof facts): string[] =>
+      (facts ?? []).filter((item, index) => item !== previous?.[index]).map((item) => item.address ?? item.id ?? '');
+    expect(changed(afterSample.snapshot.facts.pci?.devices, beforeSample.snapshot.facts.pci?.devices)).toEqual(['0000:00:17.0']);
+    expect(changed(afterSample.snapshot.facts.iommu?.groups, beforeSample.snapshot.facts.iommu?.groups)).toEqual(['7']);
     expect(after).toContain('vfio_pci_device_driver_info{pci_address="0000:00:17.0",driver="ahci"} 1');
     expect(after).toContain('vfio_pci_device_vfio_bound{pci_address="0000:00:17.0"} 0');
     expect(after).toContain('vfio_pci_device_driver_override_info{pci_address="0000:00:17.0",driver_override="ahci"} 1');
@@ -69,6 +76,8 @@ describe('pci and iommu collectors across samples', () => {
 
     const after = (await sampler.sample()).text;
     expect(after).toContain('vfio_pci_device_info{pci_address="0000:02:00.0",vendor_id="0x10de",device_id="0x2204",subsystem_vendor_id="0x15d9",subsystem_device_id="0x1533",class_id="0x030000"');
+    // A kind of device not on the host before: its names come from pci.ids, read again for it.
+    expect(after).toMatch(/vfio_pci_device_info\{pci_address="0000:02:00.0",[^}]*vendor_name="NVIDIA Corporation",device_name="GA102 \[GeForce RTX 3090\]",class_name="VGA compatible controller"/);
     expect(after).not.toContain('pci_address="0000:03:00.0"');
     expect(seriesLines(after, 'vfio_pci_device_info')).toHaveLength(26);
     expect(after).toContain('vfio_iommu_group_devices{iommu_group="16"} 0');

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScrapeBodies, prefersGzip, processMetricsMaxAgeMs } from '../src/metrics/scrape-body.js';
 import { createApp } from '../src/server.js';
 import request from 'supertest';
-import type { Sample } from '../src/sampler.js';
+import { makeSample, type Sample } from '../src/sampler.js';
 import { findBinary, fixtureFlags, memoryLogger, sampledApp } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
-const sampleOf = (text: string): Sample => ({ snapshot: { takenAtMs: 0, outcomes: [], facts: {} }, text });
+const sampleOf = (text: string): Sample => makeSample({ takenAtMs: 0, outcomes: [], facts: {} }, [Buffer.from(text)]);
 
 describe('/metrics bodies', () => {
   let server: Server;
@@ -92,6 +92,21 @@ describe('scrape body cache', () => {
     await expect(bodies(sampleOf('vfio_x 1\n'), false)).rejects.toThrow('collect failed');
     fail = false;
     expect(Buffer.concat(await bodies(sampleOf('vfio_x 1\n'), false)).toString()).toContain('test_flaky 1');
+  });
+
+  it('compresses each chunk once: a block unchanged since the last sample is not compressed again', async () => {
+    const registry = new Registry();
+    const bodies = createScrapeBodies(registry);
+    const pciBlock = Buffer.from('vfio_pci_device_vfio_bound{pci_address="0000:00:17.0"} 1\n'.repeat(2000));
+    const first = makeSample({ takenAtMs: 0, outcomes: [], facts: {} }, [pciBlock, Buffer.from('\n'), Buffer.from('vfio_last_sample_timestamp_seconds 1\n')]);
+    const second = makeSample({ takenAtMs: 0, outcomes: [], facts: {} }, [pciBlock, Buffer.from('\n'), Buffer.from('vfio_last_sample_timestamp_seconds 2\n')]);
+    const [firstBody, secondBody] = [await bodies(first, true), await bodies(second, true)];
+    expect(secondBody[1]).toBe(firstBody[1]);
+    expect(secondBody[3]).not.toBe(firstBody[3]);
+    const processText = await registry.metrics();
+    expect(gunzipSync(Buffer.concat(firstBody)).toString()).toBe(first.text + processText);
+    expect(gunzipSync(Buffer.concat(secondBody)).toString()).toBe(second.text + processText);
+    expect(Buffer.concat(await bodies(second, false)).toString()).toBe(second.text + processText);
   });
 
   it('gzips an empty snapshot (before the first sample) to the process text alone', async () => {

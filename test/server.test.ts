@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
-import type { Sample } from '../src/sampler.js';
+import { makeSample, type Sample } from '../src/sampler.js';
 import { createApp } from '../src/server.js';
 import { configFor, fixtureFlags, sampledApp } from './helpers/fixtures.js';
 import { createSampler } from '../src/exporter.js';
@@ -13,7 +13,7 @@ describe('web endpoints', () => {
     const app = createApp({ telemetryPath: '/metrics', latest: () => state.sample, processRegistry: new Registry(), log: silentLogger, hostReserveBytes: 1024 ** 3 });
     await request(app).get('/-/healthy').expect(200, 'vfio-exporter is Healthy.\n');
     await request(app).get('/-/ready').expect(503);
-    state.sample = { snapshot: { takenAtMs: 0, outcomes: [], facts: {} }, text: 'vfio_x 1\n' };
+    state.sample = makeSample({ takenAtMs: 0, outcomes: [], facts: {} }, [Buffer.from('vfio_x 1\n')]);
     await request(app).get('/-/ready').expect(200);
     expect((await request(app).get('/metrics').expect(200)).text.startsWith('vfio_x 1\n')).toBe(true);
   });

@@ -1,4 +1,3 @@
-import si from 'systeminformation';
 import type { CollectorDefinition } from './types.js';
 
 /** Inventory that helps triage passthrough; it comes from systeminformation and ignores `--path.*`. */
@@ -31,13 +30,16 @@ export const hostCollector: CollectorDefinition<'host'> = {
     let inventory: Promise<HostFacts> | undefined;
     return {
       async collect() {
-        inventory ??= Promise.all([si.system(), si.bios(), si.cpuFlags(), si.osInfo()]).then(([system, bios, flags, os]) => ({
-          systemVendor: system.manufacturer,
-          systemModel: system.model,
-          biosVersion: bios.version,
-          cpuVirtualization: cpuVirtualizationFlag(flags),
-          kernelRelease: os.kernel,
-        }));
+        // Loaded on first use: neither `--help`, `capture` nor a host with this collector off holds it in memory.
+        inventory ??= import('systeminformation')
+          .then(({ default: si }) => Promise.all([si.system(), si.bios(), si.cpuFlags(), si.osInfo()]))
+          .then(([system, bios, flags, os]) => ({
+            systemVendor: system.manufacturer,
+            systemModel: system.model,
+            biosVersion: bios.version,
+            cpuVirtualization: cpuVirtualizationFlag(flags),
+            kernelRelease: os.kernel,
+          }));
         return { facts: await inventory, errors: [] };
       },
     };

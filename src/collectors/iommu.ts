@@ -25,12 +25,18 @@ declare module './types.js' {
 
 const byNumericId = (a: string, b: string): number => Number(a) - Number(b) || a.localeCompare(b);
 
+const sameMembers = (a: readonly IommuMember[], b: readonly IommuMember[]): boolean =>
+  a.length === b.length && a.every((member, index) => member.address === b[index]!.address && member.classId === b[index]!.classId && member.driver === b[index]!.driver);
+
 export const iommuCollector: CollectorDefinition<'iommu'> = {
   name: 'iommu',
   description: 'IOMMU groups: membership and whether VFIO would accept each group',
   defaultEnabled: true,
   create() {
     let last: { generation: number; groupIds: string; facts: IommuFacts } | undefined;
+    // Each group as last built: one whose members read as before is the same object again, so that its
+    // series are replayed rather than formatted.
+    let built = new Map<string, IommuGroup>();
     return {
       async collect(context) {
         const { paths } = context;
@@ -52,9 +58,12 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
           membersById.set(iommuGroup, members);
           members.push({ address, classId, driver });
         }
-        const groups: IommuGroup[] = [...membersById.keys()]
-          .sort(byNumericId)
-          .map((id) => ({ id, members: membersById.get(id)!, blocking: blockingMembers(membersById.get(id)!) }));
+        const groups: IommuGroup[] = [...membersById.keys()].sort(byNumericId).map((id) => {
+          const members = membersById.get(id)!;
+          const previous = built.get(id);
+          return previous && sameMembers(previous.members, members) ? previous : { id, members, blocking: blockingMembers(members) };
+        });
+        built = new Map(groups.map((group) => [group.id, group]));
         const facts = { enabled: groups.length > 0, groups };
         last = errors.length === 0 ? { generation: bus.generation, groupIds: groupIds.join(), facts } : undefined;
         return { facts, errors };
@@ -69,9 +78,10 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
       '1 when VFIO would accept the IOMMU group now: no endpoint in it is bound to a host driver.',
       ['iommu_group'],
     );
-    for (const group of groups) {
-      size({ iommu_group: group.id }, group.members.length);
-      viable({ iommu_group: group.id }, group.blocking.length === 0 ? 1 : 0);
-    }
+    for (const group of groups)
+      sink.group(group, () => {
+        size({ iommu_group: group.id }, group.members.length);
+        viable({ iommu_group: group.id }, group.blocking.length === 0 ? 1 : 0);
+      });
   },
 };

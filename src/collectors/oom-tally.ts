@@ -1,6 +1,7 @@
 import { classifyKernelEvent, kernelEventKinds, type KernelEventKind } from '../parse/kernel-events.js';
 import type { KmsgRecord } from '../parse/kmsg.js';
 import { constraintFromReason, parseOomLine, parseOomSummary, vmidFromCgroupPath, type OomKill, type OomLine, type OomMemcgContext, type OomSummary } from '../parse/oom.js';
+import { withDetachedStrings } from '../parse/detach.js';
 import type { Vm } from './vm-types.js';
 
 export interface OomKillCount {
@@ -166,7 +167,8 @@ export class KernelLogTally {
 
   private holdSummary(pid: number, summary: OomSummary): void {
     this.summariesByPid.delete(pid);
-    this.summariesByPid.set(pid, summary);
+    // Held until its kill line comes, maybe many log chunks later.
+    this.summariesByPid.set(pid, withDetachedStrings(summary));
     if (this.summariesByPid.size > maxHeldSummaries) this.summariesByPid.delete(this.summariesByPid.keys().next().value!);
   }
 
@@ -178,7 +180,8 @@ export class KernelLogTally {
     const taskMemcg = summary?.taskMemcg ?? episode.groupMemcg ?? episode.memcgContext?.taskMemcg;
     const constraint =
       summary?.constraint ?? (episode.memcgContext ? 'CONSTRAINT_MEMCG' : constraintFromReason(line.reason ?? episode.chosenReason));
-    const kill: ObservedKill = {
+    // Kept after the log chunk it came from is gone: its strings must not hold that chunk.
+    const kill: ObservedKill = withDetachedStrings({
       vmid: attributeKill(taskMemcg, line.pid, context.vms),
       pid: line.pid,
       comm: line.comm,
@@ -186,7 +189,7 @@ export class KernelLogTally {
       timestampSeconds: context.bootTimeSeconds === undefined ? undefined : context.bootTimeSeconds + record.monotonicMicros / 1e6,
       rssBytes: (line.anonRssKiB + line.fileRssKiB + line.shmemRssKiB) * 1024,
       taskMemcg,
-    };
+    });
     // The rest of an oom.group kill keeps the group's memcg; everything else was about this kill.
     this.episode = { groupMemcg: episode.groupMemcg };
     this.openSummary = undefined;

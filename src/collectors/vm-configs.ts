@@ -11,7 +11,7 @@ import { readConfigText } from '../host/config-file.js';
 import { listPveVmids, pveConfigFile, pveNodeName, pvePidFile, readPciMappingText } from '../host/pve.js';
 import type { HostPaths } from '../host/paths.js';
 import type { Logger } from '../log.js';
-import { parseLibvirtDomain, parseLibvirtStatus, type LibvirtDomain } from '../parse/libvirt-domain.js';
+import type { LibvirtDomain } from '../parse/libvirt-domain.js';
 import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, type PveVmConfig } from '../parse/pve-config.js';
 import { mappedPciIds, parsePciMappingConfig, type ParsedPciMappings } from '../parse/pve-pci-mapping.js';
 import type { Vm, VmPassthroughDevice } from './vm-types.js';
@@ -199,7 +199,11 @@ export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
   const [defined, running] = await Promise.all([listDefinedDomains(paths), listRunningDomains(paths)]);
   const errors: string[] = [];
   const vms: ConfiguredVm[] = [];
-  for (const name of [...new Set([...defined, ...running])].sort()) {
+  const names = [...new Set([...defined, ...running])].sort();
+  if (names.length === 0) return { vms, errors };
+  // The XML parser is loaded on a libvirt host only: a Proxmox host never holds it in memory.
+  const { parseLibvirtDomain, parseLibvirtStatus } = await import('../parse/libvirt-domain.js');
+  for (const name of names) {
     const pidFile = libvirtPidFile(paths, name);
     const failures: string[] = [];
     let domain: LibvirtDomain | undefined;

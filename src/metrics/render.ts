@@ -7,32 +7,37 @@ export interface BuildInfo {
   nodejs: string;
 }
 
-/** Rendered text per facts object: a collector that hands back the same facts (nothing changed) is not rendered again. */
-const renderedFacts = new WeakMap<object, string>();
+/**
+ * Encoded text per facts object: a collector that hands back the same facts (nothing changed) is not
+ * rendered again. The bytes are the only copy of the text: no string of it is kept.
+ */
+const renderedFacts = new WeakMap<object, Buffer | undefined>();
 
-const renderFacts = <Name extends CollectorName>(definition: CollectorDefinition<Name>, snapshot: Snapshot): string | undefined => {
+const renderFacts = <Name extends CollectorName>(definition: CollectorDefinition<Name>, snapshot: Snapshot): Buffer | undefined => {
   const facts = snapshot.facts[definition.name];
   if (facts === undefined) return undefined;
-  let text = renderedFacts.get(facts);
-  if (text === undefined) {
+  if (!renderedFacts.has(facts)) {
     const exposition = createExposition();
     definition.render(facts, exposition.sink);
-    text = exposition.text();
-    renderedFacts.set(facts, text);
+    const text = exposition.text();
+    renderedFacts.set(facts, text === emptyExposition ? undefined : Buffer.from(text));
   }
-  return text;
+  return renderedFacts.get(facts);
 };
 
+/** The blank line between two collectors' blocks (each block ends with a newline). */
+const blockSeparator = Buffer.from('\n');
+
 /**
- * Renders one snapshot to the text exposition format. Called once per sample, so a scrape only
- * concatenates strings: /metrics never waits on host I/O or on metric construction. Each collector's
- * families are one block; blocks are joined with the blank line that separates families.
+ * Renders one snapshot to the text exposition format, as the chunks of bytes a scrape writes one after
+ * another. Called once per sample, so a scrape never waits on host I/O or on metric construction. Each
+ * collector's families are one block, separated by the blank line that separates families.
  */
-export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyCollectorDefinition[], build: BuildInfo): string {
-  const blocks: string[] = [];
+export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyCollectorDefinition[], build: BuildInfo): Buffer[] {
+  const blocks: Buffer[] = [];
   for (const definition of definitions) {
-    const text = renderFacts(definition as CollectorDefinition<CollectorName>, snapshot);
-    if (text !== undefined && text !== emptyExposition) blocks.push(text);
+    const block = renderFacts(definition as CollectorDefinition<CollectorName>, snapshot);
+    if (block !== undefined) blocks.push(block, blockSeparator);
   }
   const { sink, text } = createExposition();
   const success = sink.gauge('vfio_collector_success', '1 when the collector ran without errors in the last sample.', ['collector']);
@@ -46,6 +51,6 @@ export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyColl
     { version: build.version, revision: build.revision, nodejs: build.nodejs },
     1,
   );
-  blocks.push(text());
-  return blocks.join('\n');
+  blocks.push(Buffer.from(text()));
+  return blocks;
 }

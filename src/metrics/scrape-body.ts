@@ -29,10 +29,9 @@ export function prefersGzip(acceptEncoding: string | undefined): boolean {
 const gzipHeader = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
 interface SnapshotBody {
-  plain: Buffer;
+  chunks: readonly Buffer[];
+  bytes: number;
   crc: number;
-  /** Raw deflate blocks ending on a byte boundary (sync flush, no final block): more blocks may follow. */
-  deflated: Promise<Buffer> | undefined;
 }
 
 interface ProcessBody {
@@ -42,21 +41,24 @@ interface ProcessBody {
 }
 
 /**
- * The bytes of /metrics responses. A snapshot is encoded once, and compressed once when a scraper asks
- * for gzip (as Prometheus does): on a host with thousands of devices the text is megabytes, and
- * encoding it per scrape cost milliseconds each. prom-client's process metrics are rendered at most once
- * per `processMetricsMaxAgeMs` and shared by the scrapes in between, so many scrapers at once cost little.
+ * The bytes of /metrics responses. A snapshot's text is the sample's chunks, encoded once when it was
+ * rendered; each chunk is compressed once, when a scraper first asks for gzip (as Prometheus does), and
+ * kept as long as the chunk: a sample in which only the VM block changed compresses only that block, and
+ * a host with thousands of devices does not compress megabytes of unchanged PCI text every 15 s.
+ * prom-client's process metrics are rendered at most once per `processMetricsMaxAgeMs` and shared by the
+ * scrapes in between, so many scrapers at once cost little.
  *
- * A gzip body is one gzip member: the snapshot's deflate blocks (flushed to a byte boundary, as pigz
- * joins blocks), then the process text's own blocks ending with the final one, then the CRC-32 of both
- * texts. (Two gzip members one after the other are valid gzip too, but curl decodes only the first.)
+ * A gzip body is one gzip member: each chunk's deflate blocks (flushed to a byte boundary, as pigz
+ * joins blocks), then the process text's own blocks ending with the final one, then the CRC-32 of the
+ * whole text. (Two gzip members one after the other are valid gzip too, but curl decodes only the first.)
  */
 export function createScrapeBodies(
   processRegistry: Registry,
   now: () => number = Date.now,
 ): (sample: Sample | undefined, wantsGzip: boolean) => Promise<Buffer[]> {
   const snapshots = new WeakMap<Sample, SnapshotBody>();
-  const noSnapshot: SnapshotBody = { plain: Buffer.alloc(0), crc: 0, deflated: Promise.resolve(Buffer.alloc(0)) };
+  const deflatedChunks = new WeakMap<Buffer, Promise<Buffer>>();
+  const noSnapshot: SnapshotBody = { chunks: [], bytes: 0, crc: 0 };
   let processText: { renderedAtMs: number; body: Promise<ProcessBody> } | undefined;
 
   const processBody = (): Promise<ProcessBody> => {
@@ -78,21 +80,31 @@ export function createScrapeBodies(
     if (!sample) return noSnapshot;
     let body = snapshots.get(sample);
     if (!body) {
-      const plain = Buffer.from(sample.text);
-      body = { plain, crc: crc32(plain), deflated: undefined };
+      const crc = sample.body.reduce((running, chunk) => crc32(chunk, running), 0);
+      body = { chunks: sample.body, bytes: sample.body.reduce((total, chunk) => total + chunk.length, 0), crc };
       snapshots.set(sample, body);
     }
     return body;
   };
 
+  const deflated = (chunk: Buffer): Promise<Buffer> => {
+    let compressed = deflatedChunks.get(chunk);
+    if (!compressed) {
+      compressed = deflateRaw(chunk, { finishFlush: constants.Z_SYNC_FLUSH });
+      deflatedChunks.set(chunk, compressed);
+      // A failed compression is not kept: the next scrape tries again.
+      compressed.catch(() => deflatedChunks.delete(chunk));
+    }
+    return compressed;
+  };
+
   return async (sample, wantsGzip) => {
     const snapshot = snapshotBody(sample);
     const processPart = await processBody();
-    if (!wantsGzip) return [snapshot.plain, processPart.plain];
-    snapshot.deflated ??= deflateRaw(snapshot.plain, { finishFlush: constants.Z_SYNC_FLUSH });
+    if (!wantsGzip) return [...snapshot.chunks, processPart.plain];
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(crc32(processPart.plain, snapshot.crc), 0);
-    trailer.writeUInt32LE((snapshot.plain.length + processPart.plain.length) % 2 ** 32, 4);
-    return [gzipHeader, await snapshot.deflated, processPart.deflated, trailer];
+    trailer.writeUInt32LE((snapshot.bytes + processPart.plain.length) % 2 ** 32, 4);
+    return [gzipHeader, ...(await Promise.all(snapshot.chunks.map(deflated))), processPart.deflated, trailer];
   };
 }

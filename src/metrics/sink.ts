@@ -5,6 +5,12 @@ export type SetSample = (labels: Labels, value: number) => void;
 export interface MetricSink {
   gauge(name: string, help: string, labelNames?: readonly string[]): SetSample;
   counter(name: string, help: string, labelNames?: readonly string[]): SetSample;
+  /**
+   * Sets the series `write` sets, for facts held in `key` (one device, one group); what `write` sets must
+   * depend on `key` alone. The series are remembered by the key object: a later exposition given the same
+   * object (the facts did not change) replays them without formatting a label again.
+   */
+  group(key: object, write: () => void): void;
 }
 
 const metricNamePattern = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -35,6 +41,24 @@ interface Family {
   series: Map<string, Series>;
 }
 
+interface Declaration {
+  type: 'gauge' | 'counter';
+  name: string;
+  help: string;
+  family: Family | undefined;
+}
+
+/** One call of a family's SetSample, labels already formatted. */
+interface RecordedSeries {
+  name: string;
+  key: string;
+  labels: string;
+  value: number;
+}
+
+/** Series a group set, by its key object; gone with the facts they came from. */
+const recordedGroups = new WeakMap<object, readonly RecordedSeries[]>();
+
 /**
  * Writes the text exposition format (0.0.4) directly, byte for byte as prom-client's registry does:
  * families in the order they got their first sample, `# HELP`/`# TYPE` lines, series in first-set
@@ -45,20 +69,33 @@ interface Family {
 export function createExposition(): { sink: MetricSink; text(): string } {
   const families: Family[] = [];
   const names = new Set<string>();
+  const declarations = new Map<string, Declaration>();
+  let recording: RecordedSeries[] | undefined;
+
+  const add = (declaration: Declaration, key: string, labels: string, value: number): void => {
+    if (!declaration.family) {
+      const { name, help, type } = declaration;
+      if (names.has(name)) throw new Error(`metric ${name} declared twice`);
+      names.add(name);
+      declaration.family = { header: `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}`, name, series: new Map() };
+      families.push(declaration.family);
+    }
+    const { series } = declaration.family;
+    const existing = series.get(key);
+    if (!existing) series.set(key, { labels, value });
+    else if (declaration.type === 'counter') existing.value += value;
+    else series.set(key, { labels, value });
+    recording?.push({ name: declaration.name, key, labels, value });
+  };
 
   const declare = (type: 'gauge' | 'counter', name: string, help: string, labelNames: readonly string[]): SetSample => {
     if (!metricNamePattern.test(name)) throw new Error(`invalid metric name ${JSON.stringify(name)}`);
     for (const labelName of labelNames) if (!labelNamePattern.test(labelName)) throw new Error(`${name}: invalid label name ${JSON.stringify(labelName)}`);
     const known = new Set(labelNames);
-    let family: Family | undefined;
+    const declaration: Declaration = { type, name, help, family: undefined };
+    declarations.set(name, declaration);
     return (labels, value) => {
       if (type === 'counter' && !(Number.isFinite(value) && value >= 0)) throw new Error(`${name}: a counter cannot be ${value}`);
-      if (!family) {
-        if (names.has(name)) throw new Error(`metric ${name} declared twice`);
-        names.add(name);
-        family = { header: `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}`, name, series: new Map() };
-        families.push(family);
-      }
       const parts: string[] = [];
       let inDeclaredOrder = true;
       for (const labelName in labels) {
@@ -74,17 +111,36 @@ export function createExposition(): { sink: MetricSink; text(): string } {
             .filter((labelName) => labelName in labels)
             .map((labelName) => `${labelName}="${escapeLabelValue(labels[labelName]!)}"`)
             .join(',');
-      const existing = family.series.get(key);
-      if (!existing) family.series.set(key, { labels: formatted, value });
-      else if (type === 'counter') existing.value += value;
-      else family.series.set(key, { labels: formatted, value });
+      add(declaration, key, formatted, value);
     };
+  };
+
+  const group = (groupKey: object, write: () => void): void => {
+    if (recording) throw new Error('metric groups do not nest');
+    const recorded = recordedGroups.get(groupKey);
+    if (recorded) {
+      for (const { name, key, labels, value } of recorded) {
+        const declaration = declarations.get(name);
+        if (!declaration) throw new Error(`metric ${name} is not declared`);
+        add(declaration, key, labels, value);
+      }
+      return;
+    }
+    const series: RecordedSeries[] = [];
+    recording = series;
+    try {
+      write();
+    } finally {
+      recording = undefined;
+    }
+    recordedGroups.set(groupKey, series);
   };
 
   return {
     sink: {
       gauge: (name, help, labelNames = []) => declare('gauge', name, help, labelNames),
       counter: (name, help, labelNames = []) => declare('counter', name, help, labelNames),
+      group,
     },
     text() {
       const lines: string[] = [];

@@ -6,8 +6,8 @@ import type { ListenAddress } from '../cli/flags.js';
 import { errorMessage } from '../host/fs.js';
 import type { Logger } from '../log.js';
 import { webHandler } from './handler.js';
-import { WebConfigSource } from './source.js';
-import { clientCertificateProblem, type TlsSettings } from './tls.js';
+import type { WebConfigSource } from './source.js';
+import type { TlsSettings } from './tls.js';
 
 /**
  * Bounds on what a client can make the server hold: scrapes are small GET requests, so headers are
@@ -16,7 +16,8 @@ import { clientCertificateProblem, type TlsSettings } from './tls.js';
 export const serverLimits = { maxHeaderSize: 8 * 1024, headersTimeout: 10_000, requestTimeout: 30_000 } as const;
 
 /** A TLS server whose settings follow the web config for each new connection. */
-function createTlsServer(source: WebConfigSource, initial: TlsSettings, handler: RequestListener, log: Logger): Server {
+async function createTlsServer(source: WebConfigSource, initial: TlsSettings, handler: RequestListener, log: Logger): Promise<Server> {
+  const { clientCertificateProblem } = await import('./tls.js');
   let applied = initial;
   const server = https.createServer(
     { ...serverLimits, ...initial.context, requestCert: initial.requestCert, rejectUnauthorized: initial.rejectUnauthorized },
@@ -57,10 +58,11 @@ function createTlsServer(source: WebConfigSource, initial: TlsSettings, handler:
  * web config. A bad config file throws before anything listens.
  */
 export async function listenWeb(app: RequestListener, listen: ListenAddress, webConfigFile: string | undefined, log: Logger): Promise<Server> {
-  const source = webConfigFile === undefined ? undefined : new WebConfigSource(webConfigFile);
+  // The YAML parser is loaded only when there is a web config to read.
+  const source = webConfigFile === undefined ? undefined : new (await import('./source.js')).WebConfigSource(webConfigFile);
   const handler = webHandler(app, source, log);
   const tls = source?.current().tls;
-  const server = source && tls ? createTlsServer(source, tls, handler, log) : http.createServer(serverLimits, handler);
+  const server = source && tls ? await createTlsServer(source, tls, handler, log) : http.createServer(serverLimits, handler);
   log.info(tls ? 'TLS is enabled' : 'TLS is disabled', { basic_auth: (source?.current().config.users.size ?? 0) > 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
