@@ -2,6 +2,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/check/report.js';
+import { renderText } from '../src/check/text.js';
 import { addProxmoxVm } from './helpers/fake-vm.js';
 import { memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
 import { copyHost } from './helpers/tmp-host.js';
@@ -34,6 +35,17 @@ describe('vm collector: what the VM will be', () => {
     expect(report.vms.find((vm) => vm.vmid === '9000')).toMatchObject({ template: true, startHeadroom: null });
     expect(report.verdict).toMatchObject({ verdict: 'refuse', exitCode: 1 });
     expect(report.verdict!.reason).toContain('is a template');
+  });
+
+  it('400 digits of memory: counted as a config problem, no memory series, and check prints no Infinity', async () => {
+    const { root, flags } = copyHost('suprox');
+    addProxmoxVm(root, '120', `hostpci0: 0000:00:17.0\nmemory: ${'7'.repeat(400)}\nname: runaway\n`);
+    const { text, snapshot } = await sampleHost(flags);
+    expect(text).toContain('vfio_vm_config_parse_errors{vmid="120"} 1');
+    expect(seriesLines(text, 'vfio_vm_memory_configured_bytes').filter((line) => line.includes('"120"'))).toEqual([]);
+    const report = renderText(buildReport(snapshot, { reserveBytes: 1024 ** 3, vmid: '120' }));
+    expect(report).not.toMatch(/Infinity|NaN/);
+    expect(report).toContain('VM 120: CANNOT JUDGE');
   });
 
   it('a Proxmox VM whose QEMU lacks -id and whose pid file is gone is still that vmid, running, not a second VM under its -name', async () => {

@@ -135,7 +135,10 @@ function hugepageSizes(hugepagesNode: XmlNode | undefined): LibvirtDomain['hugep
   return huge.length === 0 ? undefined : huge;
 }
 
-/** A `<hostdev>` QEMU gets: a PCI subsystem device not parked with `<address type='unassigned'/>` (qemu_command.c skips those). */
+/**
+ * A `<hostdev>` QEMU gets: a PCI subsystem device not parked with `<address type='unassigned'/>`, which libvirt
+ * never exposes to QEMU (src/qemu/qemu_command.c `qemuBuildHostdevCommandLine`, qemu_hotplug.c likewise).
+ */
 const assignedPciHostdev = (hostdev: XmlNode): boolean =>
   attribute(hostdev, 'mode') === 'subsystem' &&
   attribute(hostdev, 'type') === 'pci' &&
