@@ -61,8 +61,8 @@ export const pveDefaultMemoryMiB = 512;
  * The schema sets no maximum, so this is the largest guest x86-64 QEMU can address (52 physical address
  * bits, 4 PiB): anything above is a typo, not a VM, and must not become +Inf or a 400-digit figure.
  */
-export const pveMaxMemoryMiB = 2 ** 32;
-export const pveMaxHostPciDevices = 16;
+const pveMaxMemoryMiB = 2 ** 32;
+const pveMaxHostPciDevices = 16;
 const byteOrderMark = '\uFEFF';
 
 const keyValuePattern = /^([a-z][a-z_-]*\d*):\s*(.+?)\s*$/;
