@@ -1,7 +1,7 @@
 /**
  * QMP servers for the synthetic host's running VMs, in a child process of their own so the exporter's
  * measured CPU is its own. They speak the protocol as QEMU does (docs/interop/qmp-spec): a greeting,
- * capabilities negotiation, `query-balloon` and `query-status`, one client at a time per socket (others wait, as on a chardev).
+ * capabilities negotiation, `query-balloon`, `query-status` and `query-memory-size-summary`, one client at a time per socket (others wait, as on a chardev).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -19,6 +19,8 @@ function answer(command: unknown, negotiated: boolean, endpoint: QmpEndpoint): {
   if (execute === 'qmp_capabilities') return negotiated ? { reply: error('CommandNotFound', "Capabilities negotiation is already complete, command ignored"), negotiated } : { reply: { return: {} }, negotiated: true };
   if (!negotiated) return { reply: error('CommandNotFound', "Expecting capabilities negotiation with 'qmp_capabilities'"), negotiated };
   if (execute === 'query-status') return { reply: { return: { status: 'running', singlestep: false, running: true } }, negotiated };
+  // No hotpluggable memory on these VMs: QEMU then leaves plugged-memory out.
+  if (execute === 'query-memory-size-summary') return { reply: { return: { 'base-memory': endpoint.memoryBytes } }, negotiated };
   if (execute === 'query-balloon')
     return {
       reply: endpoint.balloonActualBytes === undefined ? error('DeviceNotActive', 'No balloon device has been activated') : { return: { actual: endpoint.balloonActualBytes } },

@@ -10,6 +10,7 @@ import { silentLogger } from '../src/log.js';
 import { renderSnapshot } from '../src/metrics/render.js';
 import { configFor, findBinary, fixturesDir, memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
 import { scrape, startExporterProcess, waitReady } from './helpers/exporter-process.js';
+import { addProxmoxVm } from './helpers/fake-vm.js';
 import { copyHost } from './helpers/tmp-host.js';
 import { vm } from './helpers/vms.js';
 
@@ -158,6 +159,21 @@ describe('oom collector', () => {
     writeFileSync(path.join(root, 'kmsg'), readFileSync(path.join(fixturesDir, 'kmsg/oom-4.19.txt')));
     const { facts } = await collectWithVms(flags, [vm('100', {}, { pid: 2211, cgroupPath: '/qemu.slice/100.scope' })]);
     expect(facts.kernelLog?.killCounts).toEqual([
+      { vmid: '100', comm: 'kvm', constraint: '', kills: 1 },
+      { vmid: 'win10', comm: 'qemu-system-x86', constraint: 'CONSTRAINT_MEMCG', kills: 1 },
+    ]);
+  });
+
+  it('a kill without cgroup information in the ring at start, before any VM was reported: the VM whose QEMU the pid names', async () => {
+    const { root, flags } = copyHost('suprox');
+    writeFileSync(path.join(root, 'kmsg'), readFileSync(path.join(fixturesDir, 'kmsg/oom-4.19.txt')));
+    // A QEMU started by hand with a Proxmox-style pid file and no -id: its VM is the pid file's.
+    addProxmoxVm(root, '100', 'memory: 2048\n', 2211);
+    writeFileSync(path.join(root, 'proc/2211/cmdline'), ['qemu-system-x86_64', '-name', 'pihole', '-pidfile', '/var/run/qemu-server/100.pid', '-m', '2048'].join('\0') + '\0');
+    const collector = oomCollector.create(settings, silentLogger);
+    const collected = await collector.collect({ paths: configFor(flags).paths, log: silentLogger, settings, previous: undefined });
+    await collector.close?.();
+    expect(collected.facts.kernelLog?.killCounts).toEqual([
       { vmid: '100', comm: 'kvm', constraint: '', kills: 1 },
       { vmid: 'win10', comm: 'qemu-system-x86', constraint: 'CONSTRAINT_MEMCG', kills: 1 },
     ]);

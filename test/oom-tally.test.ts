@@ -83,6 +83,24 @@ describe('kernel log tally', () => {
     expect(facts.lastKills.map(({ vmid, pid }) => [vmid, pid])).toEqual([['106', 7101]]);
   });
 
+  it('a QEMU thread named as the victim (CPU 3/KVM, IO mon_iothread) is the VM\'s kill: counted, timed, with its RSS', () => {
+    const facts = tallyOf(sample('oom-thread-victim-6.8.txt'));
+    expect(facts.killCounts).toEqual([
+      { vmid: '104', comm: 'CPU 3/KVM', constraint: 'CONSTRAINT_MEMCG', kills: 1 },
+      { vmid: '105', comm: 'IO mon_iothread', constraint: 'CONSTRAINT_NONE', kills: 1 },
+    ]);
+    expect(facts.lastKills.map(({ vmid, pid, timestampSeconds, rssBytes }) => [vmid, pid, timestampSeconds, rssBytes])).toEqual([
+      ['104', 5532, 1709054088 + 9120.441512, (8383244 + 7172) * 1024],
+      ['105', 6133, 1709054088 + 9988.105044, (15793132 + 6144) * 1024],
+    ]);
+  });
+
+  it('a global kill without a cgroup path in the ring at start: the VM whose QEMU the pid names now', () => {
+    const tally = new KernelLogTally();
+    feed(tally, sample('oom-4.19.txt'), { vms: [], bootTimeSeconds: undefined, startProcessVmids: new Map([[2211, '100']]) });
+    expect(tally.facts().killCounts[0]).toEqual({ vmid: '100', comm: 'kvm', constraint: '', kills: 1 });
+  });
+
   it('joins a summary logged in pieces, another record between them', () => {
     expect(tallyOf(sample('pr-cont-split.txt')).killCounts).toEqual([{ vmid: '107', comm: 'kvm', constraint: 'CONSTRAINT_MEMCG', kills: 1 }]);
   });

@@ -191,7 +191,7 @@ describe('vm collector QMP', () => {
     const { text } = await scrapeWithLog(flags);
     expect(text).toContain('vfio_vm_qmp_up{vmid="100"} 1');
     expect(text).toContain('vfio_vm_memory_balloon_actual_bytes{vmid="100"} 1610612736');
-    expect(server.commands).toEqual(['qmp_capabilities', 'query-balloon']);
+    expect(server.commands).toEqual(['qmp_capabilities', 'query-balloon', 'query-memory-size-summary']);
     await expect.poll(() => server.closedByClient, { timeout: 1000 }).toBe(1);
   });
 
@@ -200,7 +200,7 @@ describe('vm collector QMP', () => {
     const server = await fakeQmpServer(qmpSocketPath(root, '101'), 'balloon');
     const { text } = await scrapeWithLog(flags);
     expect(text).toContain('vfio_vm_qmp_up{vmid="101"} 1');
-    expect(server.commands).toEqual(['qmp_capabilities', 'query-status']);
+    expect(server.commands).toEqual(['qmp_capabilities', 'query-status', 'query-memory-size-summary']);
     expect(seriesLines(text, 'vfio_vm_memory_balloon_actual_bytes').filter((line) => line.includes('"101"'))).toEqual([]);
   });
 

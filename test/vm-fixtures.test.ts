@@ -52,6 +52,7 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
     expect(vmSeries(text, '101')).toEqual([
       'vfio_vm_info{vmid="101",name="truenas",source="proxmox"} 1',
       'vfio_vm_running{vmid="101"} 1',
+      'vfio_vm_template{vmid="101"} 0',
       'vfio_vm_start_on_boot{vmid="101"} 1',
       'vfio_vm_passthrough_devices{vmid="101"} 1',
       'vfio_vm_pci_device_info{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
@@ -93,6 +94,7 @@ describe('vm collector on a libvirt host passing a GPU through (libvirt-gpu)', a
         'vfio_vm_info{vmid="ubuntu-server",name="ubuntu-server",source="libvirt"} 1',
         'vfio_vm_running{vmid="ubuntu-server"} 0',
         'vfio_vm_start_on_boot{vmid="ubuntu-server"} 1',
+        'vfio_vm_template{vmid="ubuntu-server"} 0',
         'vfio_vm_passthrough_devices{vmid="ubuntu-server"} 0',
         `vfio_vm_memory_configured_bytes{vmid="ubuntu-server"} ${4 * GiB}`,
         `vfio_vm_memory_balloon_min_bytes{vmid="ubuntu-server"} ${2 * GiB}`,
@@ -123,6 +125,7 @@ describe('vm collector on a Proxmox cluster node (pve-cluster, node pve1)', asyn
       'vfio_vm_info{vmid="102",name="win11",source="proxmox"} 1',
       'vfio_vm_info{vmid="105",name="opnsense",source="proxmox"} 1',
       'vfio_vm_info{vmid="106",name="k8s-worker",source="proxmox"} 1',
+      'vfio_vm_info{vmid="9000",name="win11-template",source="proxmox"} 1',
     ]);
   });
 
@@ -131,7 +134,14 @@ describe('vm collector on a Proxmox cluster node (pve-cluster, node pve1)', asyn
       'vfio_vm_pci_device_info{vmid="102",pci_address="0000:01:00.0",slot="hostpci0"} 1',
       'vfio_vm_pci_device_info{vmid="102",pci_address="0000:01:00.1",slot="hostpci0"} 1',
       'vfio_vm_pci_device_info{vmid="105",pci_address="0000:02:00.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_info{vmid="9000",pci_address="0000:01:00.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_info{vmid="9000",pci_address="0000:01:00.1",slot="hostpci0"} 1',
     ]);
+  });
+
+  it('shows the template as one: it has no start headroom and commits nothing', () => {
+    expect(text).toContain('vfio_vm_template{vmid="9000"} 1');
+    expect(text).toContain('vfio_vm_template{vmid="102"} 0');
   });
 
   it('exposes the [PENDING] memory change apart from the current config, ignoring the snapshot', () => {

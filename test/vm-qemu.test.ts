@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeCgroupDirs } from './helpers/cgroup.js';
 import { findBinary, memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
+import { proxmoxRootfs } from './helpers/fake-vm.js';
+import { qmpCommands } from './helpers/qemu.js';
 
 /**
  * A real QEMU with a virtio balloon and its QMP socket, laid out as Proxmox lays it out
@@ -40,32 +40,6 @@ function makeScope(): string | undefined {
   return scope;
 }
 
-/** Asks QMP itself, with no code of the exporter: greeting, capabilities, query-balloon. */
-function queryBalloonDirectly(socketPath: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('QMP did not answer in 5s'));
-    }, 5000);
-    let buffered = '';
-    socket.on('data', (chunk) => {
-      buffered += chunk.toString();
-      for (const line of buffered.split('\n').slice(0, -1)) {
-        const message = JSON.parse(line) as { QMP?: unknown; return?: { actual?: number } };
-        if (message.QMP) socket.write('{"execute":"qmp_capabilities"}\n{"execute":"query-balloon"}\n');
-        if (message.return?.actual !== undefined) {
-          clearTimeout(timer);
-          socket.destroy();
-          resolve(message.return.actual);
-        }
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-    });
-    socket.on('error', reject);
-  });
-}
-
 async function waitUntilDead(pid: number): Promise<void> {
   const dead = (): boolean => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   for (let tries = 0; tries < 100 && !dead(); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -74,15 +48,8 @@ async function waitUntilDead(pid: number): Promise<void> {
 
 describe('vm collector against a real QEMU', () => {
   it('reports a running Proxmox-style VM from /proc and QMP, and nothing stale once it is killed', async () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'vfio-qemu-'));
+    const { root, run } = proxmoxRootfs(vmid, 'boot: order=scsi0\ncores: 1\nmemory: 256\nname: probe\nonboot: 1\nostype: l26\n');
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-    const configDir = path.join(root, 'etc/pve/nodes/probe/qemu-server');
-    mkdirSync(configDir, { recursive: true });
-    symlinkSync('nodes/probe/qemu-server', path.join(root, 'etc/pve/qemu-server'));
-    symlinkSync('nodes/probe', path.join(root, 'etc/pve/local'));
-    writeFileSync(path.join(configDir, `${vmid}.conf`), 'boot: order=scsi0\ncores: 1\nmemory: 256\nname: probe\nonboot: 1\nostype: l26\n');
-    const run = path.join(root, 'run/qemu-server');
-    mkdirSync(run, { recursive: true });
     const [pidFile, qmpSocket] = [path.join(run, `${vmid}.pid`), path.join(run, `${vmid}.qmp`)];
 
     const scope = makeScope();
@@ -124,7 +91,8 @@ describe('vm collector against a real QEMU', () => {
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="${vmid}"} ${256 * MiB}`);
     expect(text).toContain(`vfio_vm_qmp_up{vmid="${vmid}"} 1`);
     // The exporter closed its QMP connection at once: QMP serves one client at a time and answers us now.
-    const actual = await queryBalloonDirectly(qmpSocket);
+    const [balloon] = await qmpCommands(qmpSocket, [{ execute: 'query-balloon' }]);
+    const actual = (balloon as { actual: number }).actual;
     expect(actual).toBe(256 * MiB);
     expect(text).toContain(`vfio_vm_memory_balloon_actual_bytes{vmid="${vmid}"} ${actual}`);
 

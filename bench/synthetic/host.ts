@@ -34,6 +34,8 @@ export interface QmpEndpoint {
   socket: string;
   /** `query-balloon` answer; undefined: the VM has no balloon device (QMP answers DeviceNotActive). */
   balloonActualBytes: number | undefined;
+  /** `query-memory-size-summary` base memory: the VM's `-m`. */
+  memoryBytes: number;
 }
 
 export interface SyntheticHost {
@@ -148,6 +150,7 @@ export function generateSyntheticHost(root: string, scale: SyntheticScale = full
     qmp: running.map((vm) => ({
       socket: path.join(runDir, `${vm.vmid}.qmp`),
       balloonActualBytes: vm.balloonMiB === 0 ? undefined : vm.memoryMiB * mib,
+      memoryBytes: vm.memoryMiB * mib,
     })),
     summary: {
       pciDevices: devices.length,

@@ -1,5 +1,5 @@
 import type { HostMemoryFacts } from '../collectors/memory.js';
-import type { Vm } from '../collectors/vm-types.js';
+import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 
 /**
  * The start-headroom arithmetic, the same as the recording rules in alerts/vfio.rules.yml:
@@ -30,7 +30,8 @@ export const nextStartMemoryBytes = (vm: Vm): number | undefined => vm.pending?.
 
 export function startHeadroom(vm: Vm, memory: HostMemoryFacts, reserveBytes: number): StartHeadroom | undefined {
   const requiredBytes = nextStartMemoryBytes(vm);
-  if (requiredBytes === undefined) return undefined;
+  // A template never starts as configured (qemu-server `vm_start`).
+  if (requiredBytes === undefined || vm.template) return undefined;
   const pool = poolOf(vm);
   const availableBytes =
     pool === 'hugepages' ? memory.hugepagesFree * memory.hugepageSizeBytes : memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
@@ -55,7 +56,7 @@ export function pinnedCommitment(vms: readonly Vm[], memory: HostMemoryFacts, re
     memory: memory.totalBytes - reserveBytes - (memory.zfsArc?.minBytes ?? 0) - hugepagePoolBytes,
     hugepages: hugepagePoolBytes,
   };
-  const committed = vms.filter((vm) => vm.devices.length > 0 && (vm.running || vm.startOnBoot));
+  const committed = vms.filter((vm) => passthroughDeviceCount(vm) > 0 && !vm.template && (vm.running || vm.startOnBoot));
   return (['memory', 'hugepages'] as const).map((pool) => {
     const inPool = committed.filter((vm) => poolOf(vm) === pool);
     return {

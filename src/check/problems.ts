@@ -3,7 +3,7 @@ import type { IommuFacts } from '../collectors/iommu.js';
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { PciDevice, PciFacts } from '../collectors/pci.js';
 import type { Snapshot } from '../collectors/types.js';
-import type { Vm } from '../collectors/vm-types.js';
+import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 import { gib, pinnedCommitment, startHeadroom } from './headroom.js';
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -38,7 +38,7 @@ export function memoryThatFitsMiB(availableBytes: number): number {
 }
 const runbook = (alert: string): string => `docs/runbooks.md#${alert.toLowerCase()}`;
 const vmLabel = (vm: Vm): string => (vm.name && vm.name !== vm.vmid ? `VM ${vm.vmid} (${vm.name})` : `VM ${vm.vmid}`);
-const hasPassthrough = (vm: Vm): boolean => vm.devices.length > 0;
+const hasPassthrough = (vm: Vm): boolean => passthroughDeviceCount(vm) > 0;
 
 /** How to apply a memory or balloon change, in the VM's own tooling. */
 const configCommand = (vm: Vm, change: { memoryMiB?: number; balloonOff?: boolean }): string => {

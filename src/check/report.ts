@@ -1,7 +1,7 @@
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import { isVfioDriver } from '../collectors/pci.js';
 import type { Snapshot } from '../collectors/types.js';
-import type { Vm } from '../collectors/vm-types.js';
+import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 import { gib, reclaimableArcBytes, startHeadroom, type StartHeadroom } from './headroom.js';
 import { findProblems, type Problem } from './problems.js';
 
@@ -32,6 +32,7 @@ export interface VmRow {
   source: string;
   running: boolean;
   startOnBoot: boolean;
+  template: boolean;
   memoryConfiguredBytes: number | null;
   balloonEnabled: boolean;
   balloonMinBytes: number | null;
@@ -109,6 +110,7 @@ function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number
     source: vm.source,
     running: vm.running,
     startOnBoot: vm.startOnBoot,
+    template: vm.template,
     memoryConfiguredBytes: vm.memoryConfiguredBytes ?? null,
     balloonEnabled: vm.balloonEnabled,
     balloonMinBytes: vm.balloonMinBytes ?? null,
@@ -116,7 +118,7 @@ function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number
     rssBytes: vm.process?.rssBytes ?? null,
     lockedBytes: vm.process?.lockedBytes ?? null,
     hugepages: vm.hugepages ?? null,
-    devices: vm.devices.map((device) => device.pciAddress),
+    devices: [...vm.devices.map((device) => device.pciAddress), ...vm.mdevs.map((mdev) => `mdev ${mdev.uuid}${mdev.parentPciAddress ? ` on ${mdev.parentPciAddress}` : ''}`)],
     startHeadroom: !vm.running && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
   };
 }
@@ -128,13 +130,14 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   const vm = vms.find((candidate) => candidate.vmid === vmid);
   if (!vm) return unknown(`no VM ${vmid} on this host`);
   if (vm.running) return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} is already running` };
+  if (vm.template) return { vmid, exitCode: 1, verdict: 'refuse', reason: `VM ${vmid} is a template: qemu-server does not start templates; clone it (qm clone ${vmid} <newid>) and start the clone` };
   const blocking = problems.filter((problem) => problem.vmid === vmid && problem.blocksStart);
   if (blocking.length > 0) return { vmid, exitCode: 1, verdict: 'refuse', reason: blocking.map((problem) => `${problem.summary} Fix: ${problem.fix}`).join('\n') };
   const memory = snapshot.facts.memory;
   if (!memory) return unknown('host memory could not be read');
   const headroom = startHeadroom(vm, memory, reserveBytes);
   if (!headroom) return unknown(`VM ${vmid} has no configured memory`);
-  const pinned = vm.devices.length > 0 ? 'pinned ' : '';
+  const pinned = passthroughDeviceCount(vm) > 0 ? 'pinned ' : '';
   return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare` };
 }
 

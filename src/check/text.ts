@@ -39,7 +39,7 @@ export function renderText(report: CheckReport): string {
   }
   lines.push('', `VMs (${report.vms.length}):`);
   for (const vm of report.vms) {
-    const state = [vm.running ? 'running' : 'stopped', vm.startOnBoot ? 'onboot' : ''].filter(Boolean).join(', ');
+    const state = [vm.running ? 'running' : 'stopped', vm.startOnBoot ? 'onboot' : '', vm.template ? 'template' : ''].filter(Boolean).join(', ');
     lines.push(`  ${vm.vmid} ${vm.name} [${vm.source}] ${state}: ${vmMemory(vm)}`);
     if (vm.devices.length > 0) lines.push(`      passthrough: ${vm.devices.join(', ')}`);
   }

@@ -40,6 +40,11 @@ export interface KernelLogFacts {
 export interface TallyContext {
   vms: readonly Vm[];
   bootTimeSeconds: number | undefined;
+  /**
+   * Before the vm collector has reported (the ring read at start): the QEMU processes alive now, pid → vmid,
+   * for kills the kernel logged without a cgroup path.
+   */
+  startProcessVmids?: ReadonlyMap<number, string>;
 }
 
 export type TallyFinding = { kind: 'kill'; kill: ObservedKill } | { kind: 'kernel-event'; event: KernelEventKind };
@@ -60,14 +65,25 @@ const maxHeldSummaries = 32;
 const isFragment = (record: KmsgRecord): boolean => record.flags === '+' || /^[,/]/.test(record.message);
 
 /**
+ * Names QEMU gives its threads (`-name ...,debug-threads=on`, which libvirt sets): vCPUs (`CPU 3/KVM`,
+ * accel/kvm/kvm-accel-ops.c), iothreads (`IO mon_iothread`, iothread.c), `worker` (util/thread-pool.c),
+ * `call_rcu` (util/rcu.c), `vnc_worker`, `live_migration`. mm/oom_kill.c `__oom_kill_process` names the
+ * victim's thread that still holds the mm (`find_lock_task_mm`), which may be one of these.
+ */
+const qemuThreadComm = /^(CPU \d+\/(KVM|TCG)|IO .+|worker|call_rcu|vnc_worker|live_migration|SPICE Worker)$/;
+
+/**
  * The VM's QEMU itself, not a helper in its scope (swtpm, virtiofsd) killed with it: Proxmox runs `kvm`,
- * libvirt and plain QEMU `qemu-system-*` or `qemu-kvm` (comm is cut to 15 characters).
+ * libvirt and plain QEMU `qemu-system-*` or `qemu-kvm` (comm is cut to 15 characters), or one of its threads.
  */
 const isQemu = ({ vmid, pid, comm }: ObservedKill, vms: readonly Vm[]): boolean =>
-  comm === 'kvm' || comm.startsWith('qemu') || vms.some((vm) => vm.vmid === vmid && vm.process?.pid === pid);
+  comm === 'kvm' || comm.startsWith('qemu') || qemuThreadComm.test(comm) || vms.some((vm) => vm.vmid === vmid && vm.process?.pid === pid);
 
-/** The VM whose QEMU ran in `taskMemcg` (or below it), else the scope name, else the QEMU pid seen in the last sample. */
-function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly Vm[]): string {
+/**
+ * The VM whose QEMU ran in `taskMemcg` (or below it), else the scope name, else the QEMU pid seen in the last
+ * sample, else (ring read at start) the QEMU the pid names now.
+ */
+function attributeKill(taskMemcg: string | undefined, pid: number, { vms, startProcessVmids }: TallyContext): string {
   if (taskMemcg !== undefined) {
     const inScope = vms.find(({ process }) => {
       const scope = process?.cgroupPath;
@@ -82,7 +98,7 @@ function attributeKill(taskMemcg: string | undefined, pid: number, vms: readonly
       return longer.length === 1 ? longer[0]!.vmid : named;
     }
   }
-  return vms.find((vm) => vm.process?.pid === pid)?.vmid ?? '';
+  return vms.find((vm) => vm.process?.pid === pid)?.vmid ?? startProcessVmids?.get(pid) ?? '';
 }
 
 /**
@@ -182,7 +198,7 @@ export class KernelLogTally {
       summary?.constraint ?? (episode.memcgContext ? 'CONSTRAINT_MEMCG' : constraintFromReason(line.reason ?? episode.chosenReason));
     // Kept after the log chunk it came from is gone: its strings must not hold that chunk.
     const kill: ObservedKill = withDetachedStrings({
-      vmid: attributeKill(taskMemcg, line.pid, context.vms),
+      vmid: attributeKill(taskMemcg, line.pid, context),
       pid: line.pid,
       comm: line.comm,
       constraint,

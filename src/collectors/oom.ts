@@ -5,6 +5,9 @@ import { kernelEventKinds } from '../parse/kernel-events.js';
 import { KernelLogTally, type KernelLogFacts, type TallyContext, type TallyFinding } from './oom-tally.js';
 import type { CollectorDefinition } from './types.js';
 import type { Logger } from '../log.js';
+import type { HostPaths } from '../host/paths.js';
+import { cmdlineVmid } from '../parse/qemu-cmdline.js';
+import { findQemuProcesses } from './vm-processes.js';
 
 export interface VmCgroupOomKills {
   vmid: string;
@@ -24,6 +27,20 @@ declare module './types.js' {
   interface FactsByCollector {
     oom: OomFacts;
   }
+}
+
+/**
+ * pid → vmid of every QEMU alive now (`-id`, a Proxmox pid file, else `-name`). A kill in the ring whose pid
+ * still names a QEMU is that VM's only while the pid was not reused since; a QEMU that is gone names nothing.
+ */
+async function qemuVmidsByPid(paths: HostPaths): Promise<Map<number, string>> {
+  const { processes } = await findQemuProcesses(paths, new Set());
+  const vmids = new Map<number, string>();
+  for (const { pid, cmdline } of processes.values()) {
+    const vmid = cmdlineVmid(cmdline) ?? cmdline.name;
+    if (vmid !== undefined) vmids.set(pid, vmid);
+  }
+  return vmids;
 }
 
 /** Between samples the kernel log is still read this often, so a burst does not overrun the ring. */
@@ -58,6 +75,8 @@ export const oomCollector: CollectorDefinition<'oom'> = {
         context = { vms, bootTimeSeconds: await readBootTimeSeconds(paths).catch(failed('boot time')) };
 
         if (!follower) {
+          // The ring holds kills from before the exporter started, and no VM has been reported yet.
+          if (previous?.facts.vm === undefined) context.startProcessVmids = await qemuVmidsByPid(paths).catch(failed('QEMU processes'));
           follower = new KmsgFollower(paths.kmsg, {
             record: (record) => logFinding(log, tally.add(record, context)),
             malformed: () => tally.noteParseError(),
@@ -73,6 +92,8 @@ export const oomCollector: CollectorDefinition<'oom'> = {
         } catch (error) {
           errors.push(errorMessage(error));
         }
+        // Only the ring read at start: later kills are attributed from the VMs the vm collector reports.
+        context = { vms: context.vms, bootTimeSeconds: context.bootTimeSeconds };
 
         const vmstatOomKills = await readVmstatOomKills(paths).catch(failed('vmstat'));
         const cgroupOomKills: VmCgroupOomKills[] = [];

@@ -13,7 +13,7 @@ import type { HostPaths } from '../host/paths.js';
 import type { Logger } from '../log.js';
 import type { LibvirtDomain } from '../parse/libvirt-domain.js';
 import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, type PveVmConfig } from '../parse/pve-config.js';
-import { mappedPciIds, parsePciMappingConfig, type ParsedPciMappings } from '../parse/pve-pci-mapping.js';
+import { mappedPciAlternatives, parsePciMappingConfig, type ParsedPciMappings } from '../parse/pve-pci-mapping.js';
 import type { Vm, VmPassthroughDevice } from './vm-types.js';
 
 /** A VM as its config describes it, before processes and QMP are looked at. */
@@ -34,12 +34,15 @@ const MiB = 1024 * 1024;
 
 const proxmoxHugepages: Record<string, string> = { '2': '2M', '1024': '1G', any: 'any' };
 
-/** Hugepage size as the `size` label shows it: `2M`, `1G`, `default`, or `<n>K` for other sizes. */
-function hugepageLabel(size: 'default' | number): string {
-  if (size === 'default') return size;
-  if (size % (1024 * MiB) === 0) return `${size / (1024 * MiB)}G`;
-  if (size % MiB === 0) return `${size / MiB}M`;
-  return `${Math.round(size / 1024)}K`;
+/** Hugepage sizes as the `size` label shows them: `2M`, `1G`, `default`, `<n>K` for other sizes; `1G+2M` when NUMA nodes differ. */
+function hugepageLabel(sizes: 'default' | number[]): string {
+  if (sizes === 'default') return sizes;
+  const label = (size: number): string => {
+    if (size % (1024 * MiB) === 0) return `${size / (1024 * MiB)}G`;
+    if (size % MiB === 0) return `${size / MiB}M`;
+    return `${Math.round(size / 1024)}K`;
+  };
+  return sizes.map(label).join('+');
 }
 
 /** Remembers which problems were logged per file, so an unchanged bad config warns once, not every sample. */
@@ -64,26 +67,50 @@ const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
   name: '',
   source,
   startOnBoot: false,
+  template: false,
   memoryConfiguredBytes: undefined,
   balloonEnabled: false,
   balloonMinBytes: undefined,
   hugepages: undefined,
   pending: undefined,
   devices: [],
+  mdevs: [],
   configProblems: 1,
   configUnreadable: true,
 });
 
+/**
+ * The host devices each hostpci slot gets, chosen as PVE::QemuServer::PCI `choose_hostpci_devices` does at
+ * start: slots in order, a mapping's first alternative (`map` line for this node) none of whose functions an
+ * earlier slot of this VM took. Which free device another VM's reservation leaves is known only at start.
+ */
 function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: ConfigProblem[]): VmPassthroughDevice[] {
   const devices: VmPassthroughDevice[] = [];
+  const used = new Set<string>();
+  const expand = (ids: string[]): string[] => ids.flatMap((id) => expandHostPciId(id, context.presentAddresses));
   for (const { slot, line, hostIds, mapping } of config.hostPci) {
-    let ids = hostIds;
+    let addresses = expand(hostIds);
     if (mapping !== undefined) {
-      const mapped = context.node === undefined ? undefined : mappedPciIds(context.mappings, mapping, context.node);
-      if (mapped === undefined) problems.push({ line, message: `${slot}: PCI mapping '${mapping}' has no device for node '${context.node ?? '?'}'` });
-      ids = mapped ?? [];
+      const alternatives = context.node === undefined ? undefined : mappedPciAlternatives(context.mappings, mapping, context.node);
+      if (alternatives === undefined) {
+        problems.push({ line, message: `${slot}: PCI mapping '${mapping}' has no device for node '${context.node ?? '?'}'` });
+        continue;
+      }
+      const candidates = alternatives.map(expand);
+      const free = candidates.length === 1 ? candidates[0] : candidates.find((candidate) => candidate.every((address) => !used.has(address)));
+      if (free === undefined) {
+        problems.push({ line, message: `${slot}: every device of PCI mapping '${mapping}' is taken by an earlier slot` });
+        continue;
+      }
+      addresses = free;
     }
-    for (const id of ids) for (const pciAddress of expandHostPciId(id, context.presentAddresses)) devices.push({ pciAddress, slot });
+    const twice = addresses.find((address) => used.has(address));
+    // qemu-server dies "device ... assigned more than once": the VM does not start.
+    if (twice !== undefined) problems.push({ line, message: `${slot}: ${twice} is assigned more than once` });
+    for (const pciAddress of addresses.filter((address) => !used.has(address))) {
+      used.add(pciAddress);
+      devices.push({ pciAddress, slot });
+    }
   }
   return devices;
 }
@@ -94,12 +121,13 @@ const mibToBytes = (mib: number | undefined): number | undefined => (mib === und
 const balloonFloorBytes = (balloonMiB: number | undefined, memoryMiB: number | undefined): number | undefined =>
   balloonMiB === 0 ? 0 : mibToBytes(balloonMiB ?? memoryMiB);
 
-interface ProxmoxVmRead {
+export interface ProxmoxVmRead {
   vm: ConfiguredVm['vm'];
   problems: ConfigProblem[];
 }
 
-function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): ProxmoxVmRead {
+/** One Proxmox config as the collector reports it: parsed, PCI mappings resolved for this node. */
+export function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): ProxmoxVmRead {
   const { current, pending, problems } = parsePveConfig(text);
   const mappingProblems: ConfigProblem[] = [];
   const next = pending === undefined ? undefined : pendingMemoryAtNextStart(current, pending);
@@ -109,12 +137,14 @@ function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): Proxmox
       name: current.name ?? '',
       source: 'proxmox',
       startOnBoot: current.onBoot,
+      template: current.template,
       memoryConfiguredBytes: mibToBytes(current.memoryMiB),
       balloonEnabled: current.balloonMiB !== 0,
       balloonMinBytes: current.balloonInvalid ? undefined : balloonFloorBytes(current.balloonMiB, current.memoryMiB),
       hugepages: current.hugepages === undefined ? undefined : proxmoxHugepages[current.hugepages],
       pending: next && { memoryConfiguredBytes: mibToBytes(next.memoryMiB), balloonMinBytes: balloonFloorBytes(next.balloonMiB, next.memoryMiB) },
       devices: proxmoxDevices(current, context, mappingProblems),
+      mdevs: [],
       configProblems: problems.length + mappingProblems.length,
       configUnreadable: false,
     },
@@ -122,7 +152,7 @@ function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): Proxmox
   };
 }
 
-interface ProxmoxContext {
+export interface ProxmoxContext {
   node: string | undefined;
   mappings: ParsedPciMappings['mappings'];
   presentAddresses: readonly string[];
@@ -173,12 +203,13 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
   return { vms, errors };
 }
 
-function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['vm'] {
+export function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['vm'] {
   return {
     vmid: domain.name,
     name: domain.name,
     source: 'libvirt',
     startOnBoot,
+    template: false,
     memoryConfiguredBytes: domain.memoryBytes,
     balloonEnabled: domain.balloonEnabled,
     // libvirt has no auto-balloon floor; the guest starts at <currentMemory>.
@@ -186,6 +217,7 @@ function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['v
     hugepages: domain.hugepages === undefined ? undefined : hugepageLabel(domain.hugepages),
     pending: undefined,
     devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}` })),
+    mdevs: [],
     configProblems: 0,
     configUnreadable: false,
   };

@@ -9,6 +9,15 @@ export interface VmPassthroughDevice {
   slot: string;
 }
 
+/** A mediated device (vGPU slice): VFIO pins guest RAM for it as for a whole PCI device. */
+export interface VmMdevDevice {
+  uuid: string;
+  /** The PCI device it is carved from, through its sysfs link; undefined when sysfs does not show it. */
+  parentPciAddress: string | undefined;
+  /** `mdev0`…, in command-line order. */
+  slot: string;
+}
+
 export interface VmProcess {
   pid: number;
   comm: string;
@@ -30,6 +39,8 @@ export interface VmQmpState {
   /** The last QMP query answered in time with a result (`query-balloon`; `query-status` when the config has no balloon device). */
   up: boolean;
   balloonActualBytes: number | undefined;
+  /** Guest RAM now, base + plugged DIMMs (`query-memory-size-summary`); undefined when QEMU lacks the command. */
+  memoryBytes: number | undefined;
   /** Why `up` is false (absent socket, refused, timed out, garbage, QMP error). */
   error: string | undefined;
 }
@@ -40,6 +51,11 @@ export interface Vm {
   source: VmSource;
   running: boolean;
   startOnBoot: boolean;
+  /**
+   * A Proxmox template (`template: 1`): it never starts as configured (qemu-server refuses; a backup starts it
+   * with its disks only), so it has no start headroom and commits no memory.
+   */
+  template: boolean;
   memoryConfiguredBytes: number | undefined;
   /** A balloon device is configured and not disabled. */
   balloonEnabled: boolean;
@@ -53,6 +69,7 @@ export interface Vm {
   /** Changes that apply at next start (Proxmox `[PENDING]`). */
   pending: { memoryConfiguredBytes: number | undefined; balloonMinBytes: number | undefined } | undefined;
   devices: VmPassthroughDevice[];
+  mdevs: VmMdevDevice[];
   /**
    * Problems with the VM's config in this sample: lines that could not be understood, an unresolved PCI
    * mapping, or 1 when the file could not be read at all. Undefined for a QEMU process without a config.
@@ -63,6 +80,9 @@ export interface Vm {
   process: VmProcess | undefined;
   qmp: VmQmpState | undefined;
 }
+
+/** PCI and mediated devices: each makes VFIO pin all guest RAM. */
+export const passthroughDeviceCount = (vm: Pick<Vm, 'devices' | 'mdevs'>): number => vm.devices.length + vm.mdevs.length;
 
 export interface VmFacts {
   vms: Vm[];

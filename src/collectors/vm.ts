@@ -2,14 +2,15 @@ import path from 'node:path';
 import { errorMessage } from '../host/fs.js';
 import type { HostPaths } from '../host/paths.js';
 import { listPvePidFiles, pveQmpSocket } from '../host/pve.js';
-import { balloonActualBytes, qmpExchange } from '../host/qmp.js';
+import { balloonActualBytes, memorySizeSummaryBytes, qmpExchange } from '../host/qmp.js';
 import { readPidFile, type QemuProcessInfo } from '../host/qemu-processes.js';
-import { listPciAddresses } from '../host/sysfs-pci.js';
+import { listPciAddresses, mdevParentAddress } from '../host/sysfs-pci.js';
 import type { Logger } from '../log.js';
+import { cmdlineVmid } from '../parse/qemu-cmdline.js';
 import { ProblemMemo, readLibvirtVms, readProxmoxVms, type ConfiguredVm } from './vm-configs.js';
 import { findQemuProcesses } from './vm-processes.js';
 import type { CollectorDefinition } from './types.js';
-import type { Vm, VmFacts, VmProcess, VmQmpState } from './vm-types.js';
+import { passthroughDeviceCount, type Vm, type VmFacts, type VmProcess, type VmQmpState } from './vm-types.js';
 
 const byVmid = (a: Vm, b: Vm): number => {
   const [numericA, numericB] = [/^\d+$/.test(a.vmid), /^\d+$/.test(b.vmid)];
@@ -35,7 +36,7 @@ function processFits(vm: Pick<Vm, 'vmid' | 'name' | 'source'>, { cmdline }: Qemu
 }
 
 /** A QEMU process no config accounts for. */
-function processOnlyVm(vmid: string, info: QemuProcessInfo): Vm {
+function processOnlyVm(vmid: string, info: QemuProcessInfo, mdevParents: ReadonlyMap<string, string | undefined>): Vm {
   const { cmdline } = info;
   return {
     vmid,
@@ -43,12 +44,14 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo): Vm {
     source: 'qemu',
     running: true,
     startOnBoot: false,
+    template: false,
     memoryConfiguredBytes: cmdline.memoryBytes,
     balloonEnabled: cmdline.balloonDevice,
     balloonMinBytes: cmdline.balloonDevice ? undefined : 0,
     hugepages: undefined,
     pending: undefined,
     devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}` })),
+    mdevs: cmdline.mdevs.map(({ uuid }, index) => ({ uuid, parentPciAddress: mdevParents.get(uuid), slot: `mdev${index}` })),
     configProblems: undefined,
     configUnreadable: false,
     process: toVmProcess(info),
@@ -89,6 +92,8 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]):
   const found = await findQemuProcesses(paths, pidFilePids);
   errors.push(...found.errors);
   const unclaimed = new Map(found.processes);
+  const mdevUuids = [...new Set([...found.processes.values()].flatMap(({ cmdline }) => cmdline.mdevs.map(({ uuid }) => uuid)))];
+  const mdevParents = new Map(await Promise.all(mdevUuids.map(async (uuid) => [uuid, await mdevParentAddress(paths, uuid)] as const)));
   const claim = (pid: number | undefined, fits: (info: QemuProcessInfo) => boolean): QemuProcessInfo | undefined => {
     const info = pid === undefined ? undefined : unclaimed.get(pid);
     if (info === undefined || !fits(info)) return undefined;
@@ -106,26 +111,26 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]):
     const info = claim(pidOf.get(file), (candidate) => processFits({ vmid, name: '', source: 'proxmox' }, candidate));
     if (info === undefined || taken.has(vmid)) continue;
     taken.add(vmid);
-    vms.push(processOnlyVm(vmid, info));
+    vms.push(processOnlyVm(vmid, info, mdevParents));
   }
   // A process whose pid file is missing still belongs to the VM its command line names.
   for (const entry of byPidFile.filter(({ info }) => info === undefined)) {
     const { vm } = entry;
     const match = [...unclaimed.values()].find(({ cmdline }) =>
-      vm.source === 'proxmox' ? cmdline.id === vm.vmid : cmdline.name === vm.name && cmdline.id === undefined,
+      vm.source === 'proxmox' ? cmdlineVmid(cmdline) === vm.vmid : cmdline.name === vm.name && cmdlineVmid(cmdline) === undefined,
     );
     entry.info = claim(match?.pid, () => true);
   }
   for (const { vm, info } of byPidFile)
     vms.push({ ...vm, running: info !== undefined, process: info === undefined ? undefined : toVmProcess(info), qmp: undefined });
   for (const info of unclaimed.values()) {
-    let vmid = info.cmdline.id ?? info.cmdline.name ?? `pid-${info.pid}`;
+    let vmid = cmdlineVmid(info.cmdline) ?? info.cmdline.name ?? `pid-${info.pid}`;
     if (taken.has(vmid)) {
       errors.push(`QEMU process ${info.pid} names VM ${JSON.stringify(vmid)}, which is already reported; reported as pid-${info.pid}`);
       vmid = `pid-${info.pid}`;
     }
     taken.add(vmid);
-    vms.push(processOnlyVm(vmid, info));
+    vms.push(processOnlyVm(vmid, info, mdevParents));
   }
   return { vms, errors };
 }
@@ -136,21 +141,27 @@ type QmpQuery = (vm: Vm) => Promise<VmQmpState>;
 function createQmpQuery(paths: HostPaths, timeoutSeconds: number, inFlight: Map<string, Promise<void>>): QmpQuery {
   return async (vm) => {
     const socket = pveQmpSocket(paths, vm.vmid);
-    if (inFlight.has(socket)) return { up: false, balloonActualBytes: undefined, error: 'previous QMP exchange still holds the socket' };
+    const down = (error: string): VmQmpState => ({ up: false, balloonActualBytes: undefined, memoryBytes: undefined, error });
+    if (inFlight.has(socket)) return down('previous QMP exchange still holds the socket');
     // query-balloon fails with DeviceNotActive on a VM configured without a balloon device; query-status still proves QMP answers.
     const command = vm.balloonEnabled ? 'query-balloon' : 'query-status';
-    const exchange = qmpExchange(socket, command, timeoutSeconds * 1000);
+    const exchange = qmpExchange(socket, [command, 'query-memory-size-summary'], timeoutSeconds * 1000);
     inFlight.set(socket, exchange.closed);
     void exchange.closed.finally(() => inFlight.delete(socket));
     const outcome = await exchange.outcome;
-    if (!outcome.ok) return { up: false, balloonActualBytes: undefined, error: outcome.error };
-    if (command === 'query-status') return { up: true, balloonActualBytes: undefined, error: undefined };
-    const actual = balloonActualBytes(outcome.value);
-    return actual === undefined
-      ? { up: false, balloonActualBytes: undefined, error: 'query-balloon answer has no "actual" byte count' }
-      : { up: true, balloonActualBytes: actual, error: undefined };
+    if (!outcome.ok) return down(outcome.error);
+    const [state, summary] = outcome.replies;
+    if (!state?.ok) return down(state?.error ?? 'no answer');
+    // QEMU before 2.11 lacks query-memory-size-summary: the memory then comes from the config.
+    const memoryBytes = summary?.ok ? memorySizeSummaryBytes(summary.value) : undefined;
+    if (command === 'query-status') return { up: true, balloonActualBytes: undefined, memoryBytes, error: undefined };
+    const actual = balloonActualBytes(state.value);
+    return actual === undefined ? down('query-balloon answer has no "actual" byte count') : { up: true, balloonActualBytes: actual, memoryBytes, error: undefined };
   };
 }
+
+/** A running VM's memory is what QEMU holds now, DIMMs plugged since start included; the config says what the next start gets. */
+const withQmp = (vm: Vm, qmp: VmQmpState): Vm => ({ ...vm, qmp, memoryConfiguredBytes: qmp.memoryBytes ?? vm.memoryConfiguredBytes });
 
 /** Logs a QMP failure when it starts or changes, not on every sample it persists. */
 function logQmp(log: Logger, vm: Vm, previous: VmFacts | undefined): void {
@@ -185,7 +196,7 @@ export const vmCollector: CollectorDefinition<'vm'> = {
         const query = createQmpQuery(paths, settings.qmpTimeoutSeconds, inFlight);
         // Every VM is asked at once: a sample takes one QMP deadline at most, however many VMs hang.
         const vms = await Promise.all(
-          attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running ? { ...vm, qmp: await query(vm) } : vm)),
+          attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running ? withQmp(vm, await query(vm)) : vm)),
         );
         for (const vm of vms) logQmp(log, vm, previous?.facts.vm);
         return { facts: { vms: vms.sort(byVmid) }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
@@ -207,10 +218,17 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     const info = sink.gauge('vfio_vm_info', 'VM known from a config or a running QEMU process; value is always 1.', ['vmid', 'name', 'source']);
     for (const vm of vms) info({ vmid: vm.vmid, name: vm.name, source: vm.source }, 1);
     perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => bool(vm.running));
+    perVm('vfio_vm_template', '1 when the VM is a Proxmox template, which never starts as configured.', (vm) => fromConfig(vm, bool(vm.template)));
     perVm('vfio_vm_start_on_boot', '1 when the VM starts with the host (Proxmox onboot, libvirt autostart).', (vm) => fromConfig(vm, bool(vm.startOnBoot)));
-    perVm('vfio_vm_passthrough_devices', 'Host PCI devices assigned to the VM.', (vm) => fromConfig(vm, vm.devices.length));
+    perVm('vfio_vm_passthrough_devices', 'Host PCI and mediated devices assigned to the VM.', (vm) => fromConfig(vm, passthroughDeviceCount(vm)));
     const device = sink.gauge('vfio_vm_pci_device_info', 'Host PCI device assigned to the VM; value is always 1.', ['vmid', 'pci_address', 'slot']);
     for (const vm of vms) for (const { pciAddress, slot } of vm.devices) device({ vmid: vm.vmid, pci_address: pciAddress, slot }, 1);
+    const mdev = sink.gauge(
+      'vfio_vm_mdev_device_info',
+      'Mediated device (vGPU slice) assigned to the VM; parent_pci_address is empty when sysfs does not show its parent; value is always 1.',
+      ['vmid', 'mdev_uuid', 'parent_pci_address', 'slot'],
+    );
+    for (const vm of vms) for (const { uuid, parentPciAddress, slot } of vm.mdevs) mdev({ vmid: vm.vmid, mdev_uuid: uuid, parent_pci_address: parentPciAddress ?? '', slot }, 1);
     perVm('vfio_vm_memory_configured_bytes', 'Configured guest RAM.', (vm) => vm.memoryConfiguredBytes);
     perVm('vfio_vm_memory_balloon_min_bytes', 'Balloon floor the guest may be shrunk to; 0 when ballooning is off.', (vm) => vm.balloonMinBytes);
     perVm('vfio_vm_balloon_enabled', '1 when the VM has a balloon device.', (vm) => fromConfig(vm, bool(vm.balloonEnabled)));

@@ -2,13 +2,16 @@ import net from 'node:net';
 import { errorCode, errorMessage } from './fs.js';
 
 /**
- * One short QMP exchange (QEMU docs/interop/qmp-spec): read the greeting, `qmp_capabilities`, one
- * command, close. Asynchronous `{"event": ...}` lines may arrive at any time and are skipped. A QMP
+ * One short QMP exchange (QEMU docs/interop/qmp-spec): read the greeting, `qmp_capabilities`, a few
+ * commands one after the other, close. Asynchronous `{"event": ...}` lines may arrive at any time and are skipped. A QMP
  * chardev serves one client at a time, so the socket is held for as short as possible and a hard
  * deadline covers the whole exchange.
  */
 
-export type QmpOutcome = { ok: true; value: unknown } | { ok: false; error: string };
+/** One command's answer: its `return`, or its QMP error (an old QEMU lacks newer commands). */
+export type QmpReply = { ok: true; value: unknown } | { ok: false; error: string };
+/** The whole exchange: a reply per command, or why the exchange itself failed. */
+export type QmpOutcome = { ok: true; replies: QmpReply[] } | { ok: false; error: string };
 
 export interface QmpExchange {
   /** Settles by the deadline at the latest. */
@@ -27,11 +30,12 @@ const describeSocketError = (error: unknown): string => {
   return errorMessage(error);
 };
 
-export function qmpExchange(socketPath: string, command: string, timeoutMs: number): QmpExchange {
+export function qmpExchange(socketPath: string, commands: readonly string[], timeoutMs: number): QmpExchange {
   const socket = net.createConnection(socketPath);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const outcome = new Promise<QmpOutcome>((resolve) => {
     let stage: 'greeting' | 'capabilities' | 'command' = 'greeting';
+    const replies: QmpReply[] = [];
     let buffered = '';
     let settled = false;
     const finish = (result: QmpOutcome): void => {
@@ -57,14 +61,15 @@ export function qmpExchange(socketPath: string, command: string, timeoutMs: numb
       }
       if ('error' in message) {
         const error = message.error as { class?: unknown; desc?: unknown } | null;
-        return fail(`QMP error ${String(error?.class ?? 'unknown')}: ${String(error?.desc ?? '')}`.trim());
-      }
-      if (!('return' in message)) return fail('unexpected QMP message');
-      if (stage === 'capabilities') {
-        stage = 'command';
-        return send(command);
-      }
-      finish({ ok: true, value: message.return });
+        const description = `QMP error ${String(error?.class ?? 'unknown')}: ${String(error?.desc ?? '')}`.trim();
+        if (stage === 'capabilities') return fail(description);
+        replies.push({ ok: false, error: description });
+      } else if (!('return' in message)) return fail('unexpected QMP message');
+      else if (stage === 'capabilities') stage = 'command';
+      else replies.push({ ok: true, value: message.return });
+      const next = commands[replies.length];
+      if (next === undefined) finish({ ok: true, replies });
+      else send(next);
     };
 
     socket.setEncoding('utf8');
@@ -89,6 +94,17 @@ export function qmpExchange(socketPath: string, command: string, timeoutMs: numb
     socket.on('close', () => fail('QMP closed the connection before answering'));
   });
   return { outcome, closed };
+}
+
+/**
+ * `query-memory-size-summary` (QEMU qapi/machine.json `MemoryInfo`) → base + plugged memory, bytes;
+ * `plugged-memory` is absent on a machine without hotpluggable memory.
+ */
+export function memorySizeSummaryBytes(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null || !('base-memory' in value)) return undefined;
+  const base = value['base-memory'];
+  const plugged = 'plugged-memory' in value ? value['plugged-memory'] : 0;
+  return typeof base === 'number' && typeof plugged === 'number' && Number.isFinite(base + plugged) ? base + plugged : undefined;
 }
 
 /** `query-balloon` → `{"actual": <bytes>}`. */

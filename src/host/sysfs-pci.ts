@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
 import { isPciAddress, parseHexAttribute, parseNumaNode } from '../parse/sysfs.js';
 import { readKernelFileSync, readLinkBasenameSync, readOptionalKernelFileSync } from './fs.js';
 import { sysPath, type HostPaths } from './paths.js';
@@ -27,6 +28,19 @@ export const pciDevicesDir = (paths: HostPaths): string => sysPath(paths, 'bus/p
 /** Addresses of every PCI device the kernel lists, sorted. A missing bus directory means a wrong --path.sysfs: it throws. */
 export async function listPciAddresses(paths: HostPaths): Promise<string[]> {
   return (await readdir(pciDevicesDir(paths))).filter(isPciAddress).sort();
+}
+
+/**
+ * The parent PCI device of a mediated device: `bus/mdev/devices/<uuid>` links into the parent's sysfs
+ * directory (drivers/vfio/mdev). Undefined when the link is missing or its parent is not a PCI device.
+ */
+export async function mdevParentAddress(paths: HostPaths, uuid: string): Promise<string | undefined> {
+  try {
+    const parent = path.basename(path.dirname(await readlink(sysPath(paths, 'bus/mdev/devices', uuid))));
+    return isPciAddress(parent) ? parent : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const hexAttribute = (dir: string, name: string, digits: number): string => parseHexAttribute(readKernelFileSync(`${dir}/${name}`), digits, name);

@@ -12,11 +12,20 @@ export interface LibvirtDomain {
   memoryBytes: number | undefined;
   /** `<currentMemory>`: the balloon target, bytes (equals `<memory>` when absent). */
   currentMemoryBytes: number | undefined;
-  /** False when `<memballoon model='none'>`; libvirt adds a virtio balloon to QEMU guests by default. */
+  /** `<os><type arch>`; undefined when the XML names none (libvirt then takes the host's). */
+  arch: string | undefined;
+  /** A balloon device QEMU gets: a `<memballoon>` other than `model='none'`, or the one libvirt adds for this arch. */
   balloonEnabled: boolean;
-  /** `<memoryBacking><hugepages/>`: `default` (the host's default size) or the `<page size>` in bytes. */
-  hugepages: 'default' | number | undefined;
-  /** `<hostdev mode='subsystem' type='pci'>` and `<interface type='hostdev'>` sources, full addresses, in order. */
+  /**
+   * `<memoryBacking><hugepages>`: `default` (the host's default size) or the distinct `<page size>`s in bytes,
+   * largest first. Undefined without hugepages, and when every page is the 4 KiB base page (ordinary memory).
+   */
+  hugepages: 'default' | number[] | undefined;
+  /**
+   * Host PCI devices QEMU gets, full addresses, in XML order: `<hostdev mode='subsystem' type='pci'>` (not those with
+   * a guest `<address type='unassigned'/>`), `<interface type='hostdev'>`, and any interface whose live `<actual
+   * type='hostdev'>` names a VF from a hostdev network pool.
+   */
   hostdevs: string[];
 }
 
@@ -29,13 +38,19 @@ export interface LibvirtStatus {
 type XmlNode = Record<string, unknown>;
 
 const repeated = new Set(['hostdev', 'interface', 'page']);
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  isArray: (tagName) => repeated.has(tagName),
-});
+const parserOptions = { ignoreAttributes: false, attributeNamePrefix: '@_', parseTagValue: false, parseAttributeValue: false } as const;
+const parser = new XMLParser({ ...parserOptions, isArray: (tagName) => repeated.has(tagName) });
+/** The same document with its element order kept, to number hostdevs and interfaces as they appear. */
+const orderedParser = new XMLParser({ ...parserOptions, preserveOrder: true });
+
+/**
+ * Architectures whose guests libvirt gives a virtio balloon when `<memballoon>` is absent
+ * (src/qemu/qemu_domain.c `qemuDomainDefAddDefaultDevices`, `addDefaultMemballoon`); x86 only outside
+ * the `isapc` and `microvm` machines. ARM, RISC-V, LoongArch, 32-bit SPARC and the rest get none.
+ */
+const defaultBalloonArches = new Set(['i686', 'x86_64', 'ppc64', 'ppc64le', 'alpha', 'ppc', 'ppcemb', 'sh4', 'sh4eb', 's390', 's390x', 'sparc64', 'mips', 'mipsel', 'mips64', 'mips64el']);
+/** The base page: a `<page>` of this size is ordinary memory, not a hugepage (x86-64 hosts). */
+const basePageBytes = 4096;
 
 /** libvirt's units: `b`/`bytes`, `KB`/`MB`/`GB`/`TB` (powers of 1000), `k`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB`; default KiB. */
 const unitBytes: Record<string, number> = {
@@ -94,31 +109,84 @@ function pciAddress(address: XmlNode | undefined): string | undefined {
   return bus && slot && fn ? `${domain}:${bus}:${slot}.${fn}` : undefined;
 }
 
-function readDomain(domain: XmlNode): LibvirtDomain {
+/** Whether libvirt hands QEMU a balloon: an explicit `<memballoon>` decides, else the arch and machine (see `defaultBalloonArches`). */
+function hasBalloon(balloon: XmlNode | undefined, arch: string | undefined, machine: string | undefined): boolean {
+  if (balloon !== undefined) return attribute(balloon, 'model') !== 'none';
+  // No arch in the XML: libvirt takes the host's, and this exporter runs on x86-64 hosts.
+  if (arch === undefined) return true;
+  if ((arch === 'x86_64' || arch === 'i686') && (machine === 'isapc' || machine === 'microvm')) return false;
+  return defaultBalloonArches.has(arch);
+}
+
+/**
+ * Hugepage sizes backing guest RAM (src/conf/domain_conf.c `virDomainHugepagesParseXML`; a `<page>` may name
+ * `nodeset` NUMA nodes, so sizes can differ per node). Pages of the base size are ordinary memory.
+ */
+function hugepageSizes(hugepagesNode: XmlNode | undefined): LibvirtDomain['hugepages'] {
+  if (hugepagesNode === undefined) return undefined;
+  const pages = asNodes(hugepagesNode['page']);
+  if (pages.length === 0) return 'default';
+  const sizes = pages.map((page) => {
+    const size = attribute(page, 'size');
+    if (size === undefined) throw new Error('<page> has no size');
+    return libvirtBytes(size, attribute(page, 'unit'));
+  });
+  const huge = [...new Set(sizes.filter((size) => size !== basePageBytes))].sort((a, b) => b - a);
+  return huge.length === 0 ? undefined : huge;
+}
+
+/**
+ * A `<hostdev>` QEMU gets: a PCI subsystem device not parked with `<address type='unassigned'/>`, which libvirt
+ * never exposes to QEMU (src/qemu/qemu_command.c `qemuBuildHostdevCommandLine`, qemu_hotplug.c likewise).
+ */
+const assignedPciHostdev = (hostdev: XmlNode): boolean =>
+  attribute(hostdev, 'mode') === 'subsystem' &&
+  attribute(hostdev, 'type') === 'pci' &&
+  attribute(asNode(hostdev['address']), 'type') !== 'unassigned';
+
+/**
+ * The host PCI address behind an interface: `type='hostdev'` names it in `<source>`; a `type='network'` interface
+ * on a hostdev pool gets its VF at start, which the status XML records as `<actual type='hostdev'><source>`
+ * (domain_conf.c `virDomainActualNetDefFormat`). Undefined for every other interface.
+ */
+function interfaceHostAddress(iface: XmlNode): string | undefined {
+  const actual = asNode(iface['actual']);
+  const hostdev = attribute(iface, 'type') === 'hostdev' ? iface : attribute(actual, 'type') === 'hostdev' ? actual : undefined;
+  return hostdev === undefined ? undefined : pciAddress(asNode(asNode(hostdev['source'])?.['address']));
+}
+
+function readDomain(domain: XmlNode, deviceOrder: string[]): LibvirtDomain {
   const name = text(domain['name']);
   if (!name) throw new Error('domain has no <name>');
   const memoryBytes = sizeElement(domain['memory']);
   const devices = asNode(domain['devices']) ?? {};
-  const balloon = asNode(devices['memballoon']);
-  const hugepagesNode = asNode(asNode(domain['memoryBacking'])?.['hugepages']);
-  const page = asNodes(hugepagesNode?.['page'])[0];
-  const pageSize = attribute(page, 'size');
-  const hostdevs = [
-    ...asNodes(devices['hostdev'])
-      .filter((hostdev) => attribute(hostdev, 'mode') === 'subsystem' && attribute(hostdev, 'type') === 'pci')
-      .map((hostdev) => pciAddress(asNode(asNode(hostdev['source'])?.['address']))),
-    ...asNodes(devices['interface'])
-      .filter((iface) => attribute(iface, 'type') === 'hostdev')
-      .map((iface) => pciAddress(asNode(asNode(iface['source'])?.['address']))),
-  ].filter((address) => address !== undefined);
+  const osType = asNode(asNode(domain['os'])?.['type']);
+  const arch = attribute(osType, 'arch');
+  const queues: Record<string, (string | undefined)[]> = {
+    hostdev: asNodes(devices['hostdev']).map((hostdev) => (assignedPciHostdev(hostdev) ? pciAddress(asNode(asNode(hostdev['source'])?.['address'])) : undefined)),
+    interface: asNodes(devices['interface']).map(interfaceHostAddress),
+  };
+  const hostdevs = deviceOrder.map((tag) => queues[tag]?.shift()).filter((address) => address !== undefined);
   return {
     name,
     memoryBytes,
     currentMemoryBytes: sizeElement(domain['currentMemory']) ?? memoryBytes,
-    balloonEnabled: attribute(balloon, 'model') !== 'none',
-    hugepages: hugepagesNode === undefined ? undefined : pageSize === undefined ? 'default' : libvirtBytes(pageSize, attribute(page, 'unit')),
+    arch,
+    balloonEnabled: hasBalloon(asNode(devices['memballoon']), arch, attribute(osType, 'machine')),
+    hugepages: hugepageSizes(asNode(asNode(domain['memoryBacking'])?.['hugepages'])),
     hostdevs,
   };
+}
+
+type OrderedNode = Record<string, unknown>;
+const orderedChildren = (nodes: unknown, tag: string): unknown =>
+  Array.isArray(nodes) ? (nodes as OrderedNode[]).find((node) => tag in node)?.[tag] : undefined;
+
+/** Tag names of `<devices>` children in document order, from the order-keeping parse; `path` leads to `<domain>`. */
+function deviceTagOrder(xml: string, path: string[]): string[] {
+  let nodes: unknown = orderedParser.parse(xml);
+  for (const tag of [...path, 'devices']) nodes = orderedChildren(nodes, tag);
+  return Array.isArray(nodes) ? (nodes as OrderedNode[]).flatMap((node) => Object.keys(node).filter((key) => key === 'hostdev' || key === 'interface')) : [];
 }
 
 function parseXml(xml: string): XmlNode {
@@ -130,7 +198,7 @@ function parseXml(xml: string): XmlNode {
 export function parseLibvirtDomain(xml: string): LibvirtDomain {
   const domain = asNode(parseXml(xml)['domain']);
   if (!domain) throw new Error('no <domain> element');
-  return readDomain(domain);
+  return readDomain(domain, deviceTagOrder(xml, ['domain']));
 }
 
 export function parseLibvirtStatus(xml: string): LibvirtStatus {
@@ -140,5 +208,5 @@ export function parseLibvirtStatus(xml: string): LibvirtStatus {
   if (!domain) throw new Error('no <domain> element in <domstatus>');
   const pidText = attribute(status, 'pid');
   const pid = pidText !== undefined && /^\d+$/.test(pidText) ? Number(pidText) : undefined;
-  return { pid, domain: readDomain(domain) };
+  return { pid, domain: readDomain(domain, deviceTagOrder(xml, ['domstatus', 'domain'])) };
 }

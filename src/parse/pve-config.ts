@@ -26,6 +26,8 @@ export interface PveConfigProblem {
 
 export interface PveVmConfig {
   name: string | undefined;
+  /** `template: 1`: qemu-server refuses to start it (`vm_start`), except stripped of all but its disks for a backup. */
+  template: boolean;
   /** Guest RAM in MiB: qemu-server's default 512 when `memory:` is absent, undefined when its value is malformed. */
   memoryMiB: number | undefined;
   /** `balloon:` in MiB as written: undefined when absent (device present, floor = memory), 0 = no balloon device. */
@@ -55,6 +57,13 @@ export interface ParsedPveConfig {
 
 /** qemu-server's `memory` default (PVE::QemuServer::Memory `$memory_fmt`). */
 export const pveDefaultMemoryMiB = 512;
+/**
+ * The schema sets no maximum, so this is the largest guest x86-64 QEMU can address (52 physical address
+ * bits, 4 PiB): anything above is a typo, not a VM, and must not become +Inf or a 400-digit figure.
+ */
+const pveMaxMemoryMiB = 2 ** 32;
+const pveMaxHostPciDevices = 16;
+const byteOrderMark = '\uFEFF';
 
 const keyValuePattern = /^([a-z][a-z_-]*\d*):\s*(.+?)\s*$/;
 const pendingHeader = /^\[PENDING\]\s*$/i;
@@ -76,10 +85,12 @@ export function parsePropertyString(value: string, defaultKey: string | undefine
   return properties;
 }
 
+/** PVE::QemuServer `check_type` integers (`^\d+$`) within the schema's minimum and the addressable maximum. */
 const parseMiB = (text: string, minimum: number): number => {
   if (!/^\d+$/.test(text)) throw new Error(`not a whole number of MiB: ${JSON.stringify(text)}`);
   const value = Number(text);
   if (value < minimum) throw new Error(`${value} is below the minimum ${minimum}`);
+  if (value > pveMaxMemoryMiB) throw new Error(`${text.length > 20 ? `${text.slice(0, 20)}… (${text.length} digits)` : text} MiB is more than any VM can address`);
   return value;
 };
 
@@ -115,13 +126,28 @@ interface RawLine {
   value: string;
 }
 
-/** Splits the file into the current config's and `[PENDING]`'s `key: value` lines; snapshot and special sections are skipped. */
-function splitSections(text: string, problems: PveConfigProblem[]): { current: RawLine[]; pending: RawLine[] | undefined } {
+/**
+ * Splits the file into the current config's and `[PENDING]`'s `key: value` lines; snapshot and special
+ * sections are skipped. `rejected` collects keys whose only lines qemu-server cannot read.
+ */
+function splitSections(
+  text: string,
+  problems: PveConfigProblem[],
+  rejected: Set<string>,
+): { current: RawLine[]; pending: RawLine[] | undefined } {
   const current: RawLine[] = [];
   let pending: RawLine[] | undefined;
   let section: 'current' | 'pending' | 'other' = 'current';
   text.split('\n').forEach((rawLine, index) => {
-    const line = rawLine.replace(/\r$/, '');
+    let line = rawLine.replace(/\r$/, '');
+    if (index === 0 && line.startsWith(byteOrderMark)) {
+      // parse_vm_config matches `^([a-z]...)` on the raw bytes: behind a BOM the first line is "unable to parse config".
+      line = line.slice(byteOrderMark.length);
+      const key = keyValuePattern.exec(line)?.[1];
+      if (key !== undefined) rejected.add(key);
+      problems.push({ line: 1, key, message: 'UTF-8 byte-order mark before the first line: qemu-server does not read that line' });
+      return;
+    }
     if (/^\s*$/.test(line)) return;
     if (pendingHeader.test(line)) {
       section = 'pending';
@@ -143,9 +169,15 @@ function splitSections(text: string, problems: PveConfigProblem[]): { current: R
   return { current, pending };
 }
 
-function readCurrent(lines: RawLine[], problems: PveConfigProblem[]): PveVmConfig {
+/**
+ * The current config's values. As in parse_vm_config, a later valid line for a key replaces an earlier
+ * one and a rejected line changes nothing; a repeated key is reported, since qemu-server never writes one.
+ * A key whose every line was rejected is unknown, not its default.
+ */
+function readCurrent(lines: RawLine[], problems: PveConfigProblem[], rejected: Set<string>): PveVmConfig {
   const config: PveVmConfig = {
     name: undefined,
+    template: false,
     memoryMiB: pveDefaultMemoryMiB,
     balloonMiB: undefined,
     balloonInvalid: false,
@@ -153,27 +185,42 @@ function readCurrent(lines: RawLine[], problems: PveConfigProblem[]): PveVmConfi
     hugepages: undefined,
     hostPci: [],
   };
+  const hostPci = new Map<string, PveHostPci>();
+  const accepted = new Map<string, number>();
   for (const { line, key, value } of lines) {
     try {
       if (key === 'name') config.name = value;
+      else if (key === 'template') config.template = parsePveBoolean(value);
       else if (key === 'memory') config.memoryMiB = parsePveMemory(value);
-      else if (key === 'balloon') {
-        config.balloonMiB = parseMiB(value, 0);
-        config.balloonInvalid = false;
-      } else if (key === 'onboot') config.onBoot = parsePveBoolean(value);
+      else if (key === 'balloon') config.balloonMiB = parseMiB(value, 0);
+      else if (key === 'onboot') config.onBoot = parsePveBoolean(value);
       else if (key === 'hugepages') {
         if (!/^(2|1024|any)$/.test(value)) throw new Error(`expected 2, 1024 or any, got ${JSON.stringify(value)}`);
         config.hugepages = value;
-      } else if (/^hostpci\d+$/.test(key)) config.hostPci.push(parsePveHostPci(key, value, line));
+      } else if (/^hostpci\d+$/.test(key)) {
+        // PVE::QemuServer::PCI `$MAX_HOSTPCI_DEVICES`: the schema has hostpci0 to hostpci15 only.
+        if (Number(key.slice('hostpci'.length)) >= pveMaxHostPciDevices) throw new Error(`qemu-server reads hostpci0 to hostpci${pveMaxHostPciDevices - 1} only`);
+        hostPci.set(key, parsePveHostPci(key, value, line));
+      }
       // Every other key (disks, nets, cpu...) is not ours to judge.
+      const earlier = accepted.get(key);
+      if (earlier !== undefined) problems.push({ line, key, message: `${key}: repeats line ${earlier}, which it replaces` });
+      accepted.set(key, line);
+      rejected.delete(key);
     } catch (error) {
-      // A rejected value is unknown, not absent: absent memory would read as the 512 MiB default.
-      if (key === 'memory') config.memoryMiB = undefined;
-      if (key === 'balloon') config.balloonInvalid = true;
+      if (!accepted.has(key)) rejected.add(key);
       problems.push({ line, key, message: `${key}: ${error instanceof Error ? error.message : String(error)}` });
     }
   }
-  config.hostPci.sort((a, b) => Number(a.slot.slice('hostpci'.length)) - Number(b.slot.slice('hostpci'.length)));
+  // A rejected value is unknown, not absent: absent memory would read as the 512 MiB default.
+  if (rejected.has('memory')) config.memoryMiB = undefined;
+  if (rejected.has('balloon')) config.balloonInvalid = true;
+  if (config.balloonMiB !== undefined && config.memoryMiB !== undefined && config.balloonMiB > config.memoryMiB) {
+    // PVE::API2::Qemu refuses it ("balloon value too large"): the floor is unknown.
+    config.balloonInvalid = true;
+    problems.push({ line: accepted.get('balloon') ?? 0, key: 'balloon', message: `balloon: ${config.balloonMiB} MiB is more than memory (${config.memoryMiB} MiB)` });
+  }
+  config.hostPci = [...hostPci.values()].sort((a, b) => Number(a.slot.slice('hostpci'.length)) - Number(b.slot.slice('hostpci'.length)));
   return config;
 }
 
@@ -202,8 +249,9 @@ function readPending(lines: RawLine[], problems: PveConfigProblem[]): PvePending
 
 export function parsePveConfig(text: string): ParsedPveConfig {
   const problems: PveConfigProblem[] = [];
-  const sections = splitSections(text, problems);
-  const current = readCurrent(sections.current, problems);
+  const rejected = new Set<string>();
+  const sections = splitSections(text, problems, rejected);
+  const current = readCurrent(sections.current, problems, rejected);
   const pending = sections.pending === undefined ? undefined : readPending(sections.pending, problems);
   problems.sort((a, b) => a.line - b.line);
   return { current, pending, problems };

@@ -55,10 +55,10 @@ export function parsePciMappingConfig(text: string): ParsedPciMappings {
 }
 
 /**
- * The ids a mapping gives this node. Several `map` lines for one node are alternatives that
- * qemu-server tries in order at start (the first free one wins); the first is what a stopped VM
- * would normally get. Undefined when the mapping or this node's entry is missing.
+ * This node's alternatives for a mapping, in file order, each the ids of one `map` line
+ * (PVE::Mapping::PCI `find_on_current_node`). Undefined when the mapping or this node's entry is missing.
  */
-export function mappedPciIds(mappings: ParsedPciMappings['mappings'], name: string, node: string): string[] | undefined {
-  return mappings.get(name)?.find((entry) => entry.node === node)?.paths;
+export function mappedPciAlternatives(mappings: ParsedPciMappings['mappings'], name: string, node: string): string[][] | undefined {
+  const alternatives = mappings.get(name)?.filter((entry) => entry.node === node).map((entry) => entry.paths);
+  return alternatives === undefined || alternatives.length === 0 ? undefined : alternatives;
 }

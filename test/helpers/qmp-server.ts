@@ -5,6 +5,7 @@ import { afterEach } from 'vitest';
  * A stand-in QMP server on a unix socket, for the failures a real QEMU is hard to make:
  * `hang` accepts and never speaks; `garbage` greets, then answers a command with invalid JSON;
  * `error` answers the command with a QMP error; `balloon` answers like QEMU, with events between.
+ * Every behaviour that answers plays a QEMU older than 2.11: `query-memory-size-summary` is not found.
  */
 export type QmpBehaviour = 'hang' | 'garbage' | 'error' | 'balloon';
 
@@ -46,6 +47,8 @@ export async function fakeQmpServer(socketPath: string, behaviour: QmpBehaviour,
         buffered = buffered.slice(newline + 1);
         state.commands.push(execute);
         if (execute === 'qmp_capabilities') socket.write(event + '{"return": {}}\r\n');
+        else if (execute === 'query-memory-size-summary' && behaviour !== 'garbage')
+          socket.write('{"error": {"class": "CommandNotFound", "desc": "The command query-memory-size-summary has not been found"}}\r\n');
         else if (behaviour === 'garbage') socket.write('Segmentation fault (core dumped)\r\n');
         else if (behaviour === 'error') socket.write('{"error": {"class": "DeviceNotActive", "desc": "No balloon device has been activated"}}\r\n');
         else socket.write(event + `{"return": {"actual": ${actualBytes}}}\r\n`);

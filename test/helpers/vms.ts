@@ -8,6 +8,7 @@ export function vm(vmid: string, overrides: Partial<Vm> = {}, process?: { pid: n
     source: 'proxmox',
     running: process !== undefined,
     startOnBoot: false,
+    template: false,
     memoryConfiguredBytes: undefined,
     balloonEnabled: false,
     balloonMinBytes: undefined,
@@ -16,6 +17,7 @@ export function vm(vmid: string, overrides: Partial<Vm> = {}, process?: { pid: n
     configProblems: 0,
     configUnreadable: false,
     devices: [],
+    mdevs: [],
     process: process && {
       pid: process.pid,
       comm: process.comm ?? 'kvm',

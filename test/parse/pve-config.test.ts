@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, parsePveHostPci, parsePveMemory } from '../../src/parse/pve-config.js';
-import { mappedPciIds, parsePciMappingConfig } from '../../src/parse/pve-pci-mapping.js';
-import { hostDir } from '../helpers/fixtures.js';
+import { mappedPciAlternatives, parsePciMappingConfig } from '../../src/parse/pve-pci-mapping.js';
+import { fixturesDir, hostDir } from '../helpers/fixtures.js';
 
 const fixture = (host: string, file: string): string => readFileSync(path.join(hostDir(host), 'root/etc/pve', file), 'utf8');
 
@@ -14,6 +14,7 @@ describe('Proxmox VM config parser', () => {
     expect(pending).toBeUndefined();
     expect(current).toEqual({
       name: 'truenas',
+      template: false,
       memoryMiB: 16384,
       balloonMiB: 8192,
       balloonInvalid: false,
@@ -109,15 +110,73 @@ describe('PCI mapping config (mapping/pci.cfg)', () => {
   it("resolves a mapping to this node's path only", () => {
     const { mappings, problems } = parsePciMappingConfig(fixture('pve-cluster', 'mapping/pci.cfg'));
     expect(problems).toEqual([]);
-    expect(mappedPciIds(mappings, 'i210-wan', 'pve1')).toEqual(['0000:02:00.0']);
-    expect(mappedPciIds(mappings, 'i210-wan', 'pve2')).toEqual(['0000:03:00.0']);
-    expect(mappedPciIds(mappings, 'quadro-p400', 'pve1')).toBeUndefined();
-    expect(mappedPciIds(mappings, 'nope', 'pve1')).toBeUndefined();
+    expect(mappedPciAlternatives(mappings, 'i210-wan', 'pve1')).toEqual([['0000:02:00.0']]);
+    expect(mappedPciAlternatives(mappings, 'i210-wan', 'pve2')).toEqual([['0000:03:00.0']]);
+    expect(mappedPciAlternatives(mappings, 'quadro-p400', 'pve1')).toBeUndefined();
+    expect(mappedPciAlternatives(mappings, 'nope', 'pve1')).toBeUndefined();
   });
 
   it('reports a map line without node or path and a stray line', () => {
     const { mappings, problems } = parsePciMappingConfig('\tmap node=pve1,path=01:00\ngpu\n\tmap path=0000:01:00\n\tmap id=10de:2204,node=pve1,path=0000:01:00.0;0000:01:00.1\n');
     expect(problems.map(({ line }) => line)).toEqual([1, 3]);
-    expect(mappedPciIds(mappings, 'gpu', 'pve1')).toEqual(['0000:01:00.0', '0000:01:00.1']);
+    expect(mappedPciAlternatives(mappings, 'gpu', 'pve1')).toEqual([['0000:01:00.0', '0000:01:00.1']]);
+  });
+});
+
+/** The standalone configs beside the reader table, modelled on qemu-server's own cases. */
+const standalone = (file: string): string => readFileSync(path.join(fixturesDir, 'configs/pve', file), 'utf8');
+
+describe('Proxmox VM config read as qemu-server parse_vm_config reads it', () => {
+  it('a UTF-8 byte-order mark hides the first line from qemu-server: its key is unknown, not its default, and reported', () => {
+    const { current, problems } = parsePveConfig(standalone('112.conf'));
+    expect(current.memoryMiB).toBeUndefined();
+    expect(current.name).toBe('bom-edited');
+    expect(problems).toEqual([{ line: 1, key: 'memory', message: 'UTF-8 byte-order mark before the first line: qemu-server does not read that line' }]);
+  });
+
+  it('a repeated hostpci slot replaces the earlier line: two devices, not three, and the repeat is reported', () => {
+    const { current, problems } = parsePveConfig(standalone('113.conf'));
+    expect(current.hostPci.map(({ slot, hostIds }) => [slot, hostIds])).toEqual([
+      ['hostpci0', ['0000:05:10.2']],
+      ['hostpci1', ['0000:05:10.6']],
+    ]);
+    expect(problems).toEqual([{ line: 6, key: 'hostpci0', message: 'hostpci0: repeats line 4, which it replaces' }]);
+  });
+
+  it('400 digits are no size: memory and balloon unknown, never +Inf', () => {
+    const { current, problems } = parsePveConfig(standalone('114.conf'));
+    expect(current.memoryMiB).toBeUndefined();
+    expect(current.balloonInvalid).toBe(true);
+    expect(problems.map(({ line, key, message }) => [line, key, message])).toEqual([
+      [1, 'balloon', 'balloon: 99999999999999999999… (400 digits) MiB is more than any VM can address'],
+      [5, 'memory', 'memory: 11111111111111111111… (400 digits) MiB is more than any VM can address'],
+    ]);
+  });
+
+  it('keeps the schema limits: memory up to what x86-64 addresses, balloon not above memory, hostpci0 to hostpci15', () => {
+    expect(parsePveMemory(String(2 ** 32))).toBe(2 ** 32);
+    expect(() => parsePveMemory(String(2 ** 32 + 1))).toThrow(/more than any VM can address/);
+    const floorAbove = parsePveConfig(standalone('115.conf'));
+    expect(floorAbove.current.balloonInvalid).toBe(true);
+    expect(floorAbove.problems[0]!.message).toBe('balloon: 16384 MiB is more than memory (8192 MiB)');
+    const { current, problems } = parsePveConfig(standalone('116.conf'));
+    expect(current.hostPci.map(({ slot }) => slot)).toEqual(['hostpci15']);
+    // A rejected line changes nothing; the valid one after it applies.
+    expect(current.memoryMiB).toBe(2048);
+    expect(current.template).toBe(false);
+    expect(problems.map(({ key }) => key)).toEqual(['hostpci16', 'memory', 'template']);
+  });
+
+  it('a rejected repeat keeps the earlier valid value, as parse_vm_config does', () => {
+    const { current, problems } = parsePveConfig('memory: 4096\nmemory: lots\nballoon: 1024\nballoon: -1\n');
+    expect(current.memoryMiB).toBe(4096);
+    expect(current.balloonMiB).toBe(1024);
+    expect(current.balloonInvalid).toBe(false);
+    expect(problems.map(({ line }) => line)).toEqual([2, 4]);
+  });
+
+  it('reads template: 1 as a template', () => {
+    expect(parsePveConfig(standalone('9000.conf')).current.template).toBe(true);
+    expect(parsePveConfig('template: 0\n').current.template).toBe(false);
   });
 });

@@ -19,6 +19,7 @@ describe('QEMU command line parser', () => {
       memoryBytes: 8 * GiB,
       pidfile: '/var/run/qemu-server/102.pid',
       vfioHosts: ['0000:01:00.0', '0000:01:00.1'],
+      mdevs: [],
       balloonDevice: false,
     });
   });
@@ -62,6 +63,36 @@ describe('QEMU command line parser', () => {
     )!;
     expect(cmdline.vfioHosts).toEqual(['0000:01:00.0', '0000:02:00.0', '0000:03:00.0']);
     expect(cmdline.balloonDevice).toBe(true);
+  });
+
+  it('an mdev sysfsdev is a mediated device by its uuid, never a pci_address', () => {
+    const cmdline = parseQemuCmdline(
+      argv(
+        'qemu-system-x86_64',
+        '-device', 'vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01,display=on',
+        '-device', 'vfio-pci,sysfsdev=/sys/devices/pci0000:00/0000:00:02.0/C2A3B1E4-5D6F-4A7B-8C9D-0E1F2A3B4C5D',
+        '-device', 'vfio-pci,host=0000:01:00.0',
+      ),
+    )!;
+    expect(cmdline.vfioHosts).toEqual(['0000:01:00.0']);
+    expect(cmdline.mdevs.map(({ uuid }) => uuid)).toEqual(['4b20d080-1b54-4048-85b3-a6a62d165c01', 'c2a3b1e4-5d6f-4a7b-8c9d-0e1f2a3b4c5d']);
+  });
+
+  it('adds DIMMs plugged on the command line to -m, as query-memory-size-summary adds plugged to base memory', () => {
+    const dimms = (backend: string) =>
+      parseQemuCmdline(
+        argv(
+          '/usr/bin/kvm', '-id', '111',
+          '-m', 'size=1024,slots=255,maxmem=4194304M',
+          '-object', 'memory-backend-ram,id=mem-dimm0,size=512M',
+          '-device', 'pc-dimm,id=dimm0,memdev=mem-dimm0,node=0',
+          '-object', backend,
+          '-device', '{"driver":"pc-dimm","id":"dimm1","memdev":"mem-dimm1","node":1}',
+        ),
+      )!.memoryBytes;
+    expect(dimms('{"qom-type":"memory-backend-file","id":"mem-dimm1","size":536870912,"mem-path":"/run/hugepages/kvm/2048kB"}')).toBe(2 * GiB);
+    // A module whose backend size is unknown makes the total unknown, not short.
+    expect(dimms('memory-backend-ram,id=mem-dimm1')).toBeUndefined();
   });
 
   it('recognises QEMU by executable and comm, and nothing else', () => {
