@@ -16,7 +16,7 @@ import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/
 const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 
 /** Alerts whose condition `check` evaluates too; the rest need history (rates, absence, staleness). */
-const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioVMOOMKilled'];
+const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioVMOOMKilled', 'VfioVMStartEndangersPassthrough'];
 const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
 
 describe('check gives the answers of the recording rules on every fixture host', () => {
@@ -61,6 +61,25 @@ describe('check gives the answers of the recording rules on every fixture host',
         .map((vm) => [vm.vmid, vm.startHeadroom!.headroomBytes]),
     );
     expect(fromCheck).toEqual(fromRules);
+  });
+
+  it.each(hosts)('%s: what the start of each stopped VM without passthrough leaves the running passthrough VMs', async (host) => {
+    const fromRules = Object.fromEntries(
+      (await query(`vfio:vm_start_passthrough_headroom_bytes{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
+    );
+    const fromCheck = Object.fromEntries(
+      reports
+        .get(host)!
+        .vms.filter((vm) => vm.passthroughRisk)
+        .map((vm) => [vm.vmid, vm.passthroughRisk!.floorHeadroomBytes]),
+    );
+    expect(fromCheck).toEqual(fromRules);
+  });
+
+  it('the fixed seed host is where they agree that starting VM 103 puts the running VM 101 at risk', async () => {
+    const [headroom] = await query(`vfio:vm_start_passthrough_headroom_bytes{instance="${instanceOf('suprox-fixed')}",vmid="103"}`);
+    expect(Number(headroom!.value[1])).toBeLessThan(0);
+    expect(reports.get('suprox-fixed')!.vms.find((vm) => vm.vmid === '103')!.passthroughRisk!.atRisk).toEqual(['101']);
   });
 
   it.each(hosts)('%s: pinned memory committed and capacity per pool', async (host) => {

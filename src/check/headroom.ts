@@ -28,13 +28,55 @@ const poolOf = (vm: Vm): MemoryPool => (vm.hugepages !== undefined ? 'hugepages'
 /** The memory the VM gets at its next start: a pending change (Proxmox `[PENDING]`) applies then. */
 export const nextStartMemoryBytes = (vm: Vm): number | undefined => vm.pending?.memoryConfiguredBytes ?? vm.memoryConfiguredBytes;
 
+/** What a new VM could take now without the OOM killer stepping in (vfio:host_memory_headroom_bytes). */
+export const hostHeadroomBytes = (memory: HostMemoryFacts, reserveBytes: number): number => memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
+
 export function startHeadroom(vm: Vm, memory: HostMemoryFacts, reserveBytes: number): StartHeadroom | undefined {
   const requiredBytes = nextStartMemoryBytes(vm);
   if (requiredBytes === undefined) return undefined;
   const pool = poolOf(vm);
-  const availableBytes =
-    pool === 'hugepages' ? memory.hugepagesFree * memory.hugepageSizeBytes : memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
+  const availableBytes = pool === 'hugepages' ? memory.hugepagesFree * memory.hugepageSizeBytes : hostHeadroomBytes(memory, reserveBytes);
   return { pool, availableBytes, requiredBytes, headroomBytes: availableBytes - requiredBytes };
+}
+
+/**
+ * The least a VM takes once its guest has touched its memory (vfio:vm_memory_floor_bytes):
+ * auto-ballooning shrinks it to its balloon floor, never below; without a balloon, all of it.
+ */
+export function memoryFloorBytes(vm: Vm): number | undefined {
+  const nextStartBytes = nextStartMemoryBytes(vm);
+  if (nextStartBytes === undefined) return undefined;
+  return vm.balloonEnabled && vm.balloonMinBytes !== undefined && vm.balloonMinBytes < nextStartBytes ? vm.balloonMinBytes : nextStartBytes;
+}
+
+/** What the start of a VM without passthrough leaves the passthrough VMs that run. */
+export interface PassthroughRisk {
+  /** Host headroom before the start. */
+  headroomBytes: number;
+  floorBytes: number;
+  fullBytes: number;
+  /** headroom − floor (vfio:vm_start_passthrough_headroom_bytes): negative, the start hands a passthrough VM to the OOM killer. */
+  floorHeadroomBytes: number;
+  /** headroom − all of its memory: negative, its guest can grow into what the passthrough VMs need. */
+  fullHeadroomBytes: number;
+  /** The running passthrough VMs, largest first: the OOM killer picks the largest process. */
+  atRisk: Vm[];
+}
+
+const residentBytes = (vm: Vm): number => vm.process?.rssBytes ?? nextStartMemoryBytes(vm) ?? 0;
+
+/**
+ * For a stopped VM without passthrough and off hugepages (those draw on the pool) on a host whose
+ * passthrough VMs run: how its start leaves them. Undefined when the question does not arise.
+ */
+export function passthroughRisk(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): PassthroughRisk | undefined {
+  if (vm.running || vm.devices.length > 0 || poolOf(vm) === 'hugepages') return undefined;
+  const atRisk = vms.filter((other) => other.running && other.devices.length > 0).sort((a, b) => residentBytes(b) - residentBytes(a));
+  const floorBytes = memoryFloorBytes(vm);
+  const fullBytes = nextStartMemoryBytes(vm);
+  if (atRisk.length === 0 || floorBytes === undefined || fullBytes === undefined) return undefined;
+  const headroomBytes = hostHeadroomBytes(memory, reserveBytes);
+  return { headroomBytes, floorBytes, fullBytes, floorHeadroomBytes: headroomBytes - floorBytes, fullHeadroomBytes: headroomBytes - fullBytes, atRisk };
 }
 
 export interface PoolCommitment {

@@ -32,12 +32,13 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
           .join('\n');
   const vms = report.vms
     .map((vm) => {
-      const headroom = vm.startHeadroom;
-      const risky = headroom !== null && headroom.headroomBytes < 0;
+      // A VM without passthrough is judged by what its balloon floor leaves the running passthrough VMs.
+      const headroomBytes = vm.passthroughRisk ? vm.passthroughRisk.floorHeadroomBytes : (vm.startHeadroom?.headroomBytes ?? null);
+      const risky = headroomBytes !== null && headroomBytes < 0;
       return (
         `<tr${risky ? ' class="bad"' : ''}>${cell(vm.vmid)}${cell(vm.name)}${cell(vm.running ? 'running' : 'stopped')}${cell(vm.startOnBoot ? 'yes' : 'no')}` +
         `${bytesCell(vm.memoryConfiguredBytes)}${cell(vm.balloonEnabled ? `on, floor ${vm.balloonMinBytes === null ? '?' : gib(vm.balloonMinBytes)}` : 'off')}` +
-        `${bytesCell(vm.rssBytes)}${bytesCell(vm.lockedBytes)}${bytesCell(headroom ? headroom.headroomBytes : null)}${cell(vm.devices.join(' '), 'addr')}</tr>`
+        `${bytesCell(vm.rssBytes)}${bytesCell(vm.lockedBytes)}${bytesCell(headroomBytes)}${cell(vm.devices.join(' '), 'addr')}</tr>`
       );
     })
     .join('\n');

@@ -1,7 +1,7 @@
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { Snapshot } from '../collectors/types.js';
 import type { Vm } from '../collectors/vm-types.js';
-import { gib, reclaimableArcBytes, startHeadroom, type StartHeadroom } from './headroom.js';
+import { gib, passthroughRisk, reclaimableArcBytes, startHeadroom, type StartHeadroom } from './headroom.js';
 import { findProblems, type Problem } from './problems.js';
 
 export interface DeviceRow {
@@ -40,13 +40,24 @@ export interface VmRow {
   hugepages: string | null;
   devices: string[];
   startHeadroom: StartHeadroom | null;
+  /** A stopped VM without passthrough on a host whose passthrough VMs run: what its start leaves them. */
+  passthroughRisk: {
+    headroomBytes: number;
+    floorBytes: number;
+    fullBytes: number;
+    floorHeadroomBytes: number;
+    fullHeadroomBytes: number;
+    /** The running passthrough VMs, largest first. */
+    atRisk: string[];
+  } | null;
 }
 
 export interface StartVerdict {
   vmid: string;
-  /** 0: fits, 1: would OOM or its devices/group are not ready, 2: could not judge. */
+  /** 0: fits (or may start with a warning), 1: would OOM or its devices/group are not ready, 2: could not judge. */
   exitCode: 0 | 1 | 2;
-  verdict: 'fits' | 'refuse' | 'unknown';
+  /** warn: it may start, but once its guest uses all of its memory a passthrough VM is at risk. */
+  verdict: 'fits' | 'warn' | 'refuse' | 'unknown';
   reason: string;
 }
 
@@ -73,7 +84,8 @@ export interface CheckReport {
   collectors: { name: string; success: boolean; errors: string[] }[];
 }
 
-function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number): VmRow {
+function vmRow(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts | undefined, reserveBytes: number): VmRow {
+  const risk = memory ? passthroughRisk(vm, vms, memory, reserveBytes) : undefined;
   return {
     vmid: vm.vmid,
     name: vm.name,
@@ -89,6 +101,7 @@ function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number
     hugepages: vm.hugepages ?? null,
     devices: vm.devices.map((device) => device.pciAddress),
     startHeadroom: !vm.running && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
+    passthroughRisk: risk ? { ...risk, atRisk: risk.atRisk.map((each) => each.vmid) } : null,
   };
 }
 
@@ -105,8 +118,19 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   if (!memory) return unknown('host memory could not be read');
   const headroom = startHeadroom(vm, memory, reserveBytes);
   if (!headroom) return unknown(`VM ${vmid} has no configured memory`);
+  const risk = passthroughRisk(vm, vms, memory, reserveBytes);
+  if (risk && risk.fullHeadroomBytes < 0) {
+    const atRisk = risk.atRisk.map((each) => `VM ${each.vmid}${each.name && each.name !== each.vmid ? ` (${each.name})` : ''}`).join(', ');
+    return {
+      vmid,
+      exitCode: 0,
+      verdict: 'warn',
+      reason: `VM ${vmid} starts ballooned to ${gib(risk.floorBytes)} of the host's ${gib(risk.headroomBytes)} of headroom, but its guest can grow to ${gib(risk.fullBytes)}, ${gib(-risk.fullHeadroomBytes)} more than the host has: then the OOM killer picks the largest process, ${atRisk}, whose memory is pinned. Keep its guest's use below ${gib(risk.headroomBytes)} or free host memory.`,
+    };
+  }
   const pinned = vm.devices.length > 0 ? 'pinned ' : '';
-  return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare` };
+  const spared = risk ? ` for the running passthrough VMs (${risk.atRisk.map((each) => each.vmid).join(', ')})` : '';
+  return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare${spared}` };
 }
 
 /** The whole host as `check`, `check --json` and the status page show it. */
@@ -121,7 +145,7 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
     problems,
     verdict: options.vmid === undefined ? null : judgeStart(snapshot, problems, options.vmid, options.reserveBytes),
     memory: memory ? { ...memory, reclaimableArcBytes: reclaimableArcBytes(memory) } : null,
-    vms: vms.map((each) => vmRow(each, memory, options.reserveBytes)),
+    vms: vms.map((each) => vmRow(each, vms, memory, options.reserveBytes)),
     devices: (pci?.devices ?? []).map((device) => ({
       address: device.address,
       ids: `${device.vendorId.slice(2)}:${device.deviceId.slice(2)}`,
