@@ -109,10 +109,12 @@ describe('Proxmox hookscript contrib/proxmox/vfio-guard.sh', () => {
     return wrapper;
   };
   const hook = (args: string[], env: Record<string, string>) => spawnSync(script, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  /** The pre-start phase of a VM on a copied fixture host, with the exporter run from source. */
+  const preStart = (vmid: string, { root, flags }: { root: string; flags: string[] }) =>
+    hook([vmid, 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
 
   it('refuses the seed VM at 16 GiB with ballooning, naming the shortfall and the fix', () => {
-    const { root, flags } = copyHost('suprox');
-    const result = hook(['101', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    const result = preStart('101', copyHost('suprox'));
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('vfio-guard: refusing to start VM 101');
     expect(result.stderr).toContain('short by 2.9 GiB');
@@ -120,28 +122,28 @@ describe('Proxmox hookscript contrib/proxmox/vfio-guard.sh', () => {
   });
 
   it('lets the 12 GiB, balloon-off config start', () => {
-    const { root, flags } = copyHost('suprox');
-    setVm101(root, 12288, 0);
-    const result = hook(['101', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    const host = copyHost('suprox');
+    setVm101(host.root, 12288, 0);
+    const result = preStart('101', host);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toBe('vfio-guard: VM 101: FITS\n  VM 101 needs 12.0 GiB pinned and the host can give 13.1 GiB: 1.1 GiB to spare\n');
   });
 
   it('on a host whose passthrough VM runs, refuses a VM without passthrough that does not fit and names the VM at risk', () => {
-    const { root, flags } = copyHost('suprox-fixed');
-    const refused = hook(['103', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    const host = copyHost('suprox-fixed');
+    const refused = preStart('103', host);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('vfio-guard: refusing to start VM 103');
     expect(refused.stderr).toContain('the OOM killer picks the largest process, VM 101 (truenas)');
 
-    setVm103(root, 4096, 1024);
-    const warned = hook(['103', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    setVm103(host.root, 4096, 1024);
+    const warned = preStart('103', host);
     expect(warned.status).toBe(0);
     expect(warned.stderr).toMatch(/^vfio-guard: VM 103: STARTS, WITH A WARNING\n {2}VM 103 starts ballooned to 1\.0 GiB .*VM 101 \(truenas\)/);
 
-    setVm103(root, 2048);
-    const fits = hook(['103', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    setVm103(host.root, 2048);
+    const fits = preStart('103', host);
     expect(fits.stderr).toBe('');
     expect(fits.status).toBe(0);
     expect(fits.stdout).toBe('vfio-guard: VM 103: FITS\n  VM 103 needs 2.0 GiB and the host can give 2.4 GiB: 0.4 GiB to spare for the running passthrough VMs (101)\n');

@@ -50,10 +50,12 @@ describe('check gives the answers of the recording rules on every fixture host',
     for (const exporter of exporters.values()) await exporter.close();
   });
 
+  /** A per-VM recording rule's value on one host, by vmid. */
+  const byVmid = async (record: string, host: string): Promise<Record<string, number>> =>
+    Object.fromEntries((await query(`${record}{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]));
+
   it.each(hosts)('%s: the start headroom of every stopped passthrough VM', async (host) => {
-    const fromRules = Object.fromEntries(
-      (await query(`vfio:vm_start_headroom_bytes{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
-    );
+    const fromRules = await byVmid('vfio:vm_start_headroom_bytes', host);
     const fromCheck = Object.fromEntries(
       reports
         .get(host)!
@@ -64,9 +66,7 @@ describe('check gives the answers of the recording rules on every fixture host',
   });
 
   it.each(hosts)('%s: what the start of each stopped VM without passthrough leaves the running passthrough VMs', async (host) => {
-    const fromRules = Object.fromEntries(
-      (await query(`vfio:vm_start_passthrough_headroom_bytes{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
-    );
+    const fromRules = await byVmid('vfio:vm_start_passthrough_headroom_bytes', host);
     const fromCheck = Object.fromEntries(
       reports
         .get(host)!
@@ -109,6 +109,10 @@ describe('check gives the answers of the recording rules on every fixture host',
         .map((problem) => (perVmAlerts.includes(problem.alert) ? `${problem.alert} vm=${problem.vmid} ${problem.severity}` : `${problem.alert} ${problem.severity}`)),
     );
     expect([...fromCheck].sort()).toEqual([...fromRules].sort());
+  });
+
+  it('evaluates every rule without error, with the hosts and their shared VM ids in one Prometheus', async () => {
+    expect(await prometheus.ruleErrors()).toEqual([]);
   });
 
   it('the seed host is where they agree that VM 101 would be OOM-killed', async () => {

@@ -1,4 +1,4 @@
-import type { HostMemoryFacts } from '../collectors/memory.js';
+import type { HostMemoryFacts, MemoryPoint } from '../collectors/memory.js';
 import type { Vm } from '../collectors/vm-types.js';
 
 /**
@@ -9,7 +9,7 @@ import type { Vm } from '../collectors/vm-types.js';
  */
 export const defaultHostReserveBytes = 1024 ** 3;
 
-export const reclaimableArcBytes = (memory: HostMemoryFacts): number =>
+export const reclaimableArcBytes = (memory: Pick<MemoryPoint, 'zfsArc'>): number =>
   memory.zfsArc ? Math.max(0, memory.zfsArc.sizeBytes - memory.zfsArc.minBytes) : 0;
 
 export interface StartHeadroom {
@@ -29,7 +29,7 @@ const poolOf = (vm: Vm): MemoryPool => (vm.hugepages !== undefined ? 'hugepages'
 export const nextStartMemoryBytes = (vm: Vm): number | undefined => vm.pending?.memoryConfiguredBytes ?? vm.memoryConfiguredBytes;
 
 /** What a new VM could take now without the OOM killer stepping in (vfio:host_memory_headroom_bytes). */
-export const hostHeadroomBytes = (memory: HostMemoryFacts, reserveBytes: number): number => memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
+export const hostHeadroomBytes = (memory: Pick<MemoryPoint, 'availableBytes' | 'zfsArc'>, reserveBytes: number): number => memory.availableBytes + reclaimableArcBytes(memory) - reserveBytes;
 
 export function startHeadroom(vm: Vm, memory: HostMemoryFacts, reserveBytes: number): StartHeadroom | undefined {
   const requiredBytes = nextStartMemoryBytes(vm);
@@ -37,6 +37,39 @@ export function startHeadroom(vm: Vm, memory: HostMemoryFacts, reserveBytes: num
   const pool = poolOf(vm);
   const availableBytes = pool === 'hugepages' ? memory.hugepagesFree * memory.hugepageSizeBytes : hostHeadroomBytes(memory, reserveBytes);
   return { pool, availableBytes, requiredBytes, headroomBytes: availableBytes - requiredBytes };
+}
+
+export interface HeadroomTrend {
+  /** deriv() of the headroom over the samples (vfio:host_memory_headroom_change_bytes_per_second). */
+  changeBytesPerSecond: number;
+  /** Until headroom is gone at that pace (vfio:host_memory_exhaustion_seconds): only while it falls and is not gone. */
+  exhaustionSeconds: number | null;
+}
+
+/**
+ * The trend of the headroom over the samples of the window, as the recording rules compute it.
+ * PromQL's deriv() is the least-squares slope with time in seconds from the first sample
+ * (prometheus promql/functions.go, funcDeriv and linearRegression); a constant series has slope 0.
+ */
+export function headroomTrend(points: readonly MemoryPoint[], reserveBytes: number): HeadroomTrend | undefined {
+  if (points.length < 2) return undefined;
+  const firstMs = points[0]!.atMs;
+  const values = points.map((point) => hostHeadroomBytes(point, reserveBytes));
+  let sumX = 0;
+  let sumY = 0;
+  let sumXY = 0;
+  let sumX2 = 0;
+  points.forEach((point, index) => {
+    const x = (point.atMs - firstMs) / 1e3;
+    sumX += x;
+    sumY += values[index]!;
+    sumXY += x * values[index]!;
+    sumX2 += x * x;
+  });
+  const n = points.length;
+  const changeBytesPerSecond = values.every((value) => value === values[0]) ? 0 : (sumXY - (sumX * sumY) / n) / (sumX2 - (sumX * sumX) / n);
+  const headroomBytes = values[n - 1]!;
+  return { changeBytesPerSecond, exhaustionSeconds: changeBytesPerSecond < 0 && headroomBytes >= 0 ? headroomBytes / -changeBytesPerSecond : null };
 }
 
 /**
@@ -110,3 +143,11 @@ export function pinnedCommitment(vms: readonly Vm[], memory: HostMemoryFacts, re
 }
 
 export const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+
+/** How the trend reads: how fast headroom falls and when it is gone at that pace, or that it does not fall. */
+export function describeTrend(trend: HeadroomTrend): string {
+  const perMinute = trend.changeBytesPerSecond * 60;
+  if (trend.exhaustionSeconds === null) return perMinute < 0 ? `falling by ${gib(-perMinute)} a minute, already gone` : 'not falling over the last 5 minutes';
+  const minutes = trend.exhaustionSeconds / 60;
+  return `falling by ${gib(-perMinute)} a minute: gone in ${minutes < 1 ? `${Math.round(trend.exhaustionSeconds)} s` : `${minutes.toFixed(minutes < 10 ? 1 : 0)} min`} at this pace`;
+}

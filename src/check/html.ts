@@ -1,4 +1,4 @@
-import { gib } from './headroom.js';
+import { describeTrend, gib } from './headroom.js';
 import type { CheckReport } from './report.js';
 
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -65,6 +65,10 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
   const memoryLine = memory
     ? `Total ${gib(memory.totalBytes)} · available ${gib(memory.availableBytes)}${memory.zfsArc ? ` · ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (reclaimable ${gib(memory.reclaimableArcBytes)})` : ''} · hugepages ${memory.hugepagesFree}/${memory.hugepagesTotal} free`
     : 'Host memory could not be read.';
+  const trend = memory?.trend;
+  const trendLine = memory
+    ? `<p${trend?.exhaustionSeconds != null || (trend && memory.headroomBytes < 0) ? ' class="bad"' : ''}>Headroom ${gib(memory.headroomBytes)}: ${escapeHtml(trend ? describeTrend(trend) : 'its trend needs a second sample')}</p>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>vfio-exporter status</title><style>${style}</style></head>
@@ -75,6 +79,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
 ${problems}
 <h2>Host memory</h2>
 <p>${memoryLine}</p>
+${trendLine}
 <h2>VMs (${report.vms.length})</h2>
 <div class="scroll"><table><thead><tr><th>VM</th><th>Name</th><th>State</th><th>On boot</th><th>Memory</th><th>Balloon</th><th>RSS</th><th>Locked</th><th>Start headroom</th><th>Passthrough</th></tr></thead>
 <tbody>${vms}</tbody></table></div>

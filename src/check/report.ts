@@ -1,7 +1,7 @@
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { Snapshot } from '../collectors/types.js';
 import type { Vm } from '../collectors/vm-types.js';
-import { gib, passthroughRisk, reclaimableArcBytes, startHeadroom, type StartHeadroom } from './headroom.js';
+import { gib, headroomTrend, hostHeadroomBytes, passthroughRisk, reclaimableArcBytes, startHeadroom, type HeadroomTrend, type StartHeadroom } from './headroom.js';
 import { findProblems, type Problem } from './problems.js';
 
 export interface DeviceRow {
@@ -75,13 +75,30 @@ export interface CheckReport {
   generatedAt: string;
   problems: Problem[];
   verdict: StartVerdict | null;
-  memory: (HostMemoryFacts & { reclaimableArcBytes: number }) | null;
+  memory: MemoryRow | null;
   vms: VmRow[];
   devices: DeviceRow[];
   groups: GroupRow[];
   /** The last OOM kill of each VM the kernel log still holds, newest first. */
   oomKills: OomKillRow[];
   collectors: { name: string; success: boolean; errors: string[] }[];
+}
+
+export type MemoryRow = Omit<HostMemoryFacts, 'recent'> & {
+  reclaimableArcBytes: number;
+  /** MemAvailable + reclaimable ARC − reserve (vfio:host_memory_headroom_bytes). */
+  headroomBytes: number;
+  /** On the exporter's samples of the last 5 minutes; null from a single sample (`check`). */
+  trend: HeadroomTrend | null;
+};
+
+function memoryRow({ recent, ...memory }: HostMemoryFacts, reserveBytes: number): MemoryRow {
+  return {
+    ...memory,
+    reclaimableArcBytes: reclaimableArcBytes(memory),
+    headroomBytes: hostHeadroomBytes(memory, reserveBytes),
+    trend: headroomTrend(recent, reserveBytes) ?? null,
+  };
 }
 
 function vmRow(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts | undefined, reserveBytes: number): VmRow {
@@ -144,7 +161,7 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
     generatedAt: new Date(snapshot.takenAtMs).toISOString(),
     problems,
     verdict: options.vmid === undefined ? null : judgeStart(snapshot, problems, options.vmid, options.reserveBytes),
-    memory: memory ? { ...memory, reclaimableArcBytes: reclaimableArcBytes(memory) } : null,
+    memory: memory ? memoryRow(memory, options.reserveBytes) : null,
     vms: vms.map((each) => vmRow(each, vms, memory, options.reserveBytes)),
     devices: (pci?.devices ?? []).map((device) => ({
       address: device.address,

@@ -1,4 +1,4 @@
-import { gib } from './headroom.js';
+import { describeTrend, gib } from './headroom.js';
 import type { CheckReport, VmRow } from './report.js';
 
 const shortAddress = (address: string): string => address.replace(/^0000:/, '');
@@ -36,6 +36,7 @@ export function renderText(report: CheckReport): string {
         ? `  ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (min ${gib(memory.zfsArc.minBytes)}, max ${gib(memory.zfsArc.maxBytes)}), reclaimable ${gib(memory.reclaimableArcBytes)}`
         : '  no ZFS ARC',
       `  hugepages ${memory.hugepagesFree} free of ${memory.hugepagesTotal} × ${memory.hugepageSizeBytes / 1024 ** 2} MiB`,
+      `  headroom ${gib(memory.headroomBytes)}${memory.trend ? `, ${describeTrend(memory.trend)}` : ''}`,
     );
   }
   lines.push('', `VMs (${report.vms.length}):`);
