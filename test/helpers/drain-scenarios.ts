@@ -10,11 +10,11 @@ import { repoRoot } from './fixtures.js';
  * many hosts in one Prometheus. Only MemAvailable moves (and, for the restart, the exporter itself).
  */
 
-export const sampleSeconds = 15;
-export const evaluationSeconds = 60;
+const sampleSeconds = 15;
+const evaluationSeconds = 60;
 /** Every scenario runs 5 hours: an hour of calm, then what it models. */
 export const durationMinutes = 300;
-export const calmMinutes = 60;
+const calmMinutes = 60;
 const steps = (durationMinutes * 60) / sampleSeconds;
 
 const goldenFile = path.join(repoRoot, 'test/golden/suprox-fixed.prom');
@@ -44,9 +44,9 @@ const scrapedValue = (name: string): number => scraped.find((series) => series.n
 
 const gib = 1024 ** 3;
 const reserveBytes = gib;
-export const availableBytes = scrapedValue('vfio_host_memory_available_bytes');
+const availableBytes = scrapedValue('vfio_host_memory_available_bytes');
 /** Headroom of the scraped host: MemAvailable + ARC above c_min − reserve. */
-export const headroomBytes =
+const headroomBytes =
   availableBytes + Math.max(0, scrapedValue('vfio_host_zfs_arc_size_bytes') - scrapedValue('vfio_host_zfs_arc_min_bytes')) - reserveBytes;
 /** The kill of the seed incident, 1 day before the scenarios start (the test clock starts at 0). */
 const killSecondsBeforeStart = 86_400;
@@ -96,7 +96,7 @@ export const scenarios: Scenario[] = [
   {
     instance: 'drop:9847',
     description: 'a one-off drop: half of MemAvailable taken within a minute, held 30 minutes, given back',
-    availableAt: (minute) => (minute < 120 || minute >= 151 ? availableBytes : availableBytes * (1 - 0.5 * Math.min(1, (minute - 120 + 0.25) / 1))),
+    availableAt: (minute) => (minute < 120 || minute >= 151 ? availableBytes : availableBytes * (1 - 0.5 * Math.min(1, minute - 120 + 0.25))),
   },
   {
     instance: 'steady-low:9847',
