@@ -14,6 +14,13 @@ const validate = new Ajv2020({ allErrors: true, validateFormats: false }).compil
 const check = (args: string[]) =>
   spawnSync(tsx, [path.join(repoRoot, 'src/main.ts'), 'check', '--log.level=error', ...args], { encoding: 'utf8', timeout: 30_000 });
 
+/** Gives VM 103 (no passthrough) of a copied suprox-fixed host its memory and, when given, a balloon floor. */
+const setVm103 = (root: string, memoryMiB: number, balloonMiB?: number): void => {
+  const file = path.join(root, 'root/etc/pve/nodes/suprox/qemu-server/103.conf');
+  const config = readFileSync(file, 'utf8').replace(/^memory: .*$/m, `memory: ${memoryMiB}${balloonMiB === undefined ? '' : `\nballoon: ${balloonMiB}`}`);
+  writeFileSync(file, config);
+};
+
 /** Rewrites VM 101 of a copied Proxmox fixture host. */
 const setVm101 = (root: string, memoryMiB: number, balloonMiB: number): void => {
   const file = path.join(root, 'root/etc/pve/nodes/suprox/qemu-server/101.conf');
@@ -59,6 +66,32 @@ describe('vfio-exporter check', () => {
     expect(unknown.stdout).toContain('no VM 999 on this host');
   });
 
+  // suprox-fixed: VM 101 (truenas, 12 GiB pinned) runs and leaves 2.4 GiB of headroom; VM 103 has no
+  // passthrough and 8 GiB, ballooning no lower than that.
+  it('--vmid on a VM without passthrough: refused when its floor does not fit what the running passthrough VM leaves', () => {
+    const result = check([...fixtureFlags('suprox-fixed'), '--vmid=103']);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^VM 103: REFUSE$/m);
+    expect(result.stdout).toContain('VM 103 (debian-build) has no host PCI device, but once started takes at least 8.0 GiB (all of its memory) and the host has 2.4 GiB of headroom: starting it leaves -5.6 GiB, and the OOM killer picks the largest process, VM 101 (truenas) with its memory pinned.');
+    expect(result.stdout).toContain('WARNING  VfioVMStartEndangersPassthrough');
+  });
+
+  it('--vmid on a VM without passthrough: a warning when only its floor fits, through when all of it fits', () => {
+    const { root, flags } = copyHost('suprox-fixed');
+    setVm103(root, 4096, 1024);
+    const ballooned = check([...flags, '--vmid=103', '--json']);
+    const warned = JSON.parse(ballooned.stdout) as { verdict: { exitCode: number; verdict: string; reason: string }; problems: { alert: string }[] };
+    expect(ballooned.status).toBe(0);
+    expect(warned.verdict).toMatchObject({ exitCode: 0, verdict: 'warn' });
+    expect(warned.verdict.reason).toContain('VM 103 starts ballooned to 1.0 GiB of the host\'s 2.4 GiB of headroom, but its guest can grow to 4.0 GiB, 1.6 GiB more than the host has: then the OOM killer picks the largest process, VM 101 (truenas)');
+    expect(warned.problems.map((problem) => problem.alert)).not.toContain('VfioVMStartEndangersPassthrough');
+
+    setVm103(root, 2048);
+    const small = check([...flags, '--vmid=103']);
+    expect(small.status).toBe(0);
+    expect(small.stdout).toContain('VM 103: FITS\n  VM 103 needs 2.0 GiB and the host can give 2.4 GiB: 0.4 GiB to spare for the running passthrough VMs (101)\n');
+  });
+
   it('--vmid: 1 when the VM fits but its device is on a host driver', () => {
     const result = check([...fixtureFlags('suprox-trouble'), '--vmid=101', '--json']);
     const report = JSON.parse(result.stdout) as { verdict: { exitCode: number; reason: string } };
@@ -76,10 +109,12 @@ describe('Proxmox hookscript contrib/proxmox/vfio-guard.sh', () => {
     return wrapper;
   };
   const hook = (args: string[], env: Record<string, string>) => spawnSync(script, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  /** The pre-start phase of a VM on a copied fixture host, with the exporter run from source. */
+  const preStart = (vmid: string, { root, flags }: { root: string; flags: string[] }) =>
+    hook([vmid, 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
 
   it('refuses the seed VM at 16 GiB with ballooning, naming the shortfall and the fix', () => {
-    const { root, flags } = copyHost('suprox');
-    const result = hook(['101', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    const result = preStart('101', copyHost('suprox'));
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('vfio-guard: refusing to start VM 101');
     expect(result.stderr).toContain('short by 2.9 GiB');
@@ -97,12 +132,31 @@ describe('Proxmox hookscript contrib/proxmox/vfio-guard.sh', () => {
   });
 
   it('lets the 12 GiB, balloon-off config start', () => {
-    const { root, flags } = copyHost('suprox');
-    setVm101(root, 12288, 0);
-    const result = hook(['101', 'pre-start'], { VFIO_EXPORTER: wrapperFor(root), VFIO_GUARD_ARGS: flags.join(' ') });
+    const host = copyHost('suprox');
+    setVm101(host.root, 12288, 0);
+    const result = preStart('101', host);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toBe('vfio-guard: VM 101: FITS\n  VM 101 needs 12.0 GiB pinned and the host can give 13.1 GiB: 1.1 GiB to spare\n');
+  });
+
+  it('on a host whose passthrough VM runs, refuses a VM without passthrough that does not fit and names the VM at risk', () => {
+    const host = copyHost('suprox-fixed');
+    const refused = preStart('103', host);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('vfio-guard: refusing to start VM 103');
+    expect(refused.stderr).toContain('the OOM killer picks the largest process, VM 101 (truenas)');
+
+    setVm103(host.root, 4096, 1024);
+    const warned = preStart('103', host);
+    expect(warned.status).toBe(0);
+    expect(warned.stderr).toMatch(/^vfio-guard: VM 103: STARTS, WITH A WARNING\n {2}VM 103 starts ballooned to 1\.0 GiB .*VM 101 \(truenas\)/);
+
+    setVm103(host.root, 2048);
+    const fits = preStart('103', host);
+    expect(fits.stderr).toBe('');
+    expect(fits.status).toBe(0);
+    expect(fits.stdout).toBe('vfio-guard: VM 103: FITS\n  VM 103 needs 2.0 GiB and the host can give 2.4 GiB: 0.4 GiB to spare for the running passthrough VMs (101)\n');
   });
 
   it('passes other phases without running the check, and lets a start go on when the check cannot judge unless strict', () => {

@@ -22,6 +22,7 @@ const seedMemory: HostMemoryFacts = {
   hugepageSizeBytes: 2 * 1024 ** 2,
   zfsArc: { sizeBytes: 6 * GiB, minBytes: 1019295744, maxBytes: 16 * GiB },
   pressure: undefined,
+  recent: [],
 };
 
 /** The seed's VM 101: 16 GiB, ballooning down to 8 GiB, the SATA controller, stopped, on boot. */

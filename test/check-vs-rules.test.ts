@@ -16,7 +16,7 @@ import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/
 const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 
 /** Alerts whose condition `check` evaluates too; the rest need history (rates, absence, staleness). */
-const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioVMOOMKilled'];
+const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioVMOOMKilled', 'VfioVMStartEndangersPassthrough'];
 const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
 
 describe('check gives the answers of the recording rules on every fixture host', () => {
@@ -50,10 +50,12 @@ describe('check gives the answers of the recording rules on every fixture host',
     for (const exporter of exporters.values()) await exporter.close();
   });
 
+  /** A per-VM recording rule's value on one host, by vmid. */
+  const byVmid = async (record: string, host: string): Promise<Record<string, number>> =>
+    Object.fromEntries((await query(`${record}{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]));
+
   it.each(hosts)('%s: the start headroom of every stopped passthrough VM', async (host) => {
-    const fromRules = Object.fromEntries(
-      (await query(`vfio:vm_start_headroom_bytes{instance="${instanceOf(host)}"}`)).map((sample) => [sample.metric['vmid']!, Number(sample.value[1])]),
-    );
+    const fromRules = await byVmid('vfio:vm_start_headroom_bytes', host);
     const fromCheck = Object.fromEntries(
       reports
         .get(host)!
@@ -61,6 +63,23 @@ describe('check gives the answers of the recording rules on every fixture host',
         .map((vm) => [vm.vmid, vm.startHeadroom!.headroomBytes]),
     );
     expect(fromCheck).toEqual(fromRules);
+  });
+
+  it.each(hosts)('%s: what the start of each stopped VM without passthrough leaves the running passthrough VMs', async (host) => {
+    const fromRules = await byVmid('vfio:vm_start_passthrough_headroom_bytes', host);
+    const fromCheck = Object.fromEntries(
+      reports
+        .get(host)!
+        .vms.filter((vm) => vm.passthroughRisk)
+        .map((vm) => [vm.vmid, vm.passthroughRisk!.floorHeadroomBytes]),
+    );
+    expect(fromCheck).toEqual(fromRules);
+  });
+
+  it('the fixed seed host is where they agree that starting VM 103 puts the running VM 101 at risk', async () => {
+    const [headroom] = await query(`vfio:vm_start_passthrough_headroom_bytes{instance="${instanceOf('suprox-fixed')}",vmid="103"}`);
+    expect(Number(headroom!.value[1])).toBeLessThan(0);
+    expect(reports.get('suprox-fixed')!.vms.find((vm) => vm.vmid === '103')!.passthroughRisk!.atRisk).toEqual(['101']);
   });
 
   it.each(hosts)('%s: pinned memory committed and capacity per pool', async (host) => {
@@ -90,6 +109,10 @@ describe('check gives the answers of the recording rules on every fixture host',
         .map((problem) => (perVmAlerts.includes(problem.alert) ? `${problem.alert} vm=${problem.vmid} ${problem.severity}` : `${problem.alert} ${problem.severity}`)),
     );
     expect([...fromCheck].sort()).toEqual([...fromRules].sort());
+  });
+
+  it('evaluates every rule without error, with the hosts and their shared VM ids in one Prometheus', async () => {
+    expect(await prometheus.ruleErrors()).toEqual([]);
   });
 
   it('the seed host is where they agree that VM 101 would be OOM-killed', async () => {

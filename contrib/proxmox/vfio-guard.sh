@@ -1,10 +1,12 @@
 #!/bin/sh
 # Proxmox VE hookscript: refuses to start a VM that the host cannot hold once VFIO pins its RAM,
-# or whose passthrough devices or IOMMU group are not ready. Other phases pass.
+# or whose passthrough devices or IOMMU group are not ready. On a host whose passthrough VMs run,
+# it also judges VMs without passthrough: refused when even their balloon floor does not fit the
+# headroom, started with a warning when all of their memory does not. Other phases pass.
 #
-# Install:
+# Install, on every VM of the host (any start can push a passthrough VM into the OOM killer):
 #   cp vfio-guard.sh /var/lib/vz/snippets/ && chmod +x /var/lib/vz/snippets/vfio-guard.sh
-#   qm set <vmid> --hookscript local:snippets/vfio-guard.sh
+#   for vmid in $(qm list | awk 'NR > 1 { print $1 }'); do qm set "$vmid" --hookscript local:snippets/vfio-guard.sh; done
 #
 # Settings (environment, or /etc/default/vfio-guard):
 #   VFIO_EXPORTER      the vfio-exporter binary (default: vfio-exporter on PATH)
@@ -28,7 +30,10 @@ verdict=$(printf '%s\n' "$report" | awk 'NR > 2 && /^$/ { exit } NR > 2')
 
 case "$status" in
   0)
-    printf 'vfio-guard: %s\n' "$verdict"
+    case "$verdict" in
+      *'WITH A WARNING'*) printf 'vfio-guard: %s\n' "$verdict" >&2 ;;
+      *) printf 'vfio-guard: %s\n' "$verdict" ;;
+    esac
     exit 0
     ;;
   1)

@@ -1,4 +1,4 @@
-import { gib } from './headroom.js';
+import { describeTrend, gib } from './headroom.js';
 import { describeBlockUse, type CheckReport } from './report.js';
 
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -32,12 +32,13 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
           .join('\n');
   const vms = report.vms
     .map((vm) => {
-      const headroom = vm.startHeadroom;
-      const risky = headroom !== null && headroom.headroomBytes < 0;
+      // A VM without passthrough is judged by what its balloon floor leaves the running passthrough VMs.
+      const headroomBytes = vm.passthroughRisk ? vm.passthroughRisk.floorHeadroomBytes : (vm.startHeadroom?.headroomBytes ?? null);
+      const risky = headroomBytes !== null && headroomBytes < 0;
       return (
         `<tr${risky ? ' class="bad"' : ''}>${cell(vm.vmid)}${cell(vm.name)}${cell(vm.template ? 'template' : vm.running ? 'running' : 'stopped')}${cell(vm.startOnBoot ? 'yes' : 'no')}` +
         `${bytesCell(vm.memoryConfiguredBytes)}${cell(vm.balloonEnabled ? `on, floor ${vm.balloonMinBytes === null ? '?' : gib(vm.balloonMinBytes)}` : 'off')}` +
-        `${bytesCell(vm.rssBytes)}${bytesCell(vm.lockedBytes)}${bytesCell(headroom ? headroom.headroomBytes : null)}${cell(vm.devices.join(' '), 'addr')}</tr>`
+        `${bytesCell(vm.rssBytes)}${bytesCell(vm.lockedBytes)}${bytesCell(headroomBytes)}${cell(vm.devices.join(' '), 'addr')}</tr>`
       );
     })
     .join('\n');
@@ -74,6 +75,10 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
   const memoryLine = memory
     ? `Total ${gib(memory.totalBytes)} · available ${gib(memory.availableBytes)}${memory.zfsArc ? ` · ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (reclaimable ${gib(memory.reclaimableArcBytes)})` : ''} · hugepages ${memory.hugepagesFree}/${memory.hugepagesTotal} free`
     : 'Host memory could not be read.';
+  const trend = memory?.trend;
+  const trendLine = memory
+    ? `<p${trend?.exhaustionSeconds != null || (trend && memory.headroomBytes < 0) ? ' class="bad"' : ''}>Headroom ${gib(memory.headroomBytes)}: ${escapeHtml(trend ? describeTrend(trend) : 'its trend needs a second sample')}</p>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>vfio-exporter status</title><style>${style}</style></head>
@@ -84,6 +89,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
 ${problems}
 <h2>Host memory</h2>
 <p>${memoryLine}</p>
+${trendLine}
 <h2>VMs (${report.vms.length})</h2>
 <div class="scroll"><table><thead><tr><th>VM</th><th>Name</th><th>State</th><th>On boot</th><th>Memory</th><th>Balloon</th><th>RSS</th><th>Locked</th><th>Start headroom</th><th>Passthrough</th></tr></thead>
 <tbody>${vms}</tbody></table></div>

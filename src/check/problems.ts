@@ -4,7 +4,7 @@ import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { PciDevice, PciFacts } from '../collectors/pci.js';
 import type { Snapshot } from '../collectors/types.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
-import { gib, pinnedCommitment, startHeadroom } from './headroom.js';
+import { gib, passthroughRisk, pinnedCommitment, startHeadroom } from './headroom.js';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -89,6 +89,21 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
         blocksStart: false,
       });
     }
+  }
+  for (const vm of vms) {
+    const risk = passthroughRisk(vm, vms, memory, reserveBytes);
+    if (!risk || risk.floorHeadroomBytes >= 0) continue;
+    const fitsMiB = Math.floor(mib(Math.max(0, risk.headroomBytes)) / 1024) * 1024;
+    const takes = risk.floorBytes < risk.fullBytes ? `its balloon floor, of ${gib(risk.fullBytes)}` : 'all of its memory';
+    problems.push({
+      alert: 'VfioVMStartEndangersPassthrough',
+      severity: 'warning',
+      vmid: vm.vmid,
+      summary: `${vmLabel(vm)} has no host PCI device, but once started takes at least ${gib(risk.floorBytes)} (${takes}) and the host has ${gib(risk.headroomBytes)} of headroom: starting it leaves ${gib(risk.floorHeadroomBytes)}, and the OOM killer picks the largest process, ${risk.atRisk.map(vmLabel).join(', ')} with its memory pinned.`,
+      fix: `Free host memory before starting it (stop another VM, cap the ZFS ARC with zfs_arc_max)${fitsMiB > 0 ? `, or give it at most ${fitsMiB} MiB: ${configCommand(vm, { memoryMiB: fitsMiB })}` : ''}.`,
+      runbook: runbook('VfioVMStartEndangersPassthrough'),
+      blocksStart: true,
+    });
   }
   for (const { pool, committedBytes, capacityBytes, vmids } of pinnedCommitment(vms, memory, reserveBytes)) {
     if (committedBytes <= capacityBytes) continue;

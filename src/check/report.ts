@@ -2,7 +2,7 @@ import type { HostMemoryFacts } from '../collectors/memory.js';
 import { isVfioDriver } from '../collectors/pci.js';
 import type { Snapshot } from '../collectors/types.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
-import { gib, reclaimableArcBytes, startHeadroom, type StartHeadroom } from './headroom.js';
+import { gib, headroomTrend, hostHeadroomBytes, passthroughRisk, reclaimableArcBytes, startHeadroom, type HeadroomTrend, type StartHeadroom } from './headroom.js';
 import { findProblems, type Problem } from './problems.js';
 
 export interface DeviceRow {
@@ -42,13 +42,24 @@ export interface VmRow {
   hugepages: string | null;
   devices: string[];
   startHeadroom: StartHeadroom | null;
+  /** A stopped VM without passthrough on a host whose passthrough VMs run: what its start leaves them. */
+  passthroughRisk: {
+    headroomBytes: number;
+    floorBytes: number;
+    fullBytes: number;
+    floorHeadroomBytes: number;
+    fullHeadroomBytes: number;
+    /** The running passthrough VMs, largest first. */
+    atRisk: string[];
+  } | null;
 }
 
 export interface StartVerdict {
   vmid: string;
-  /** 0: fits, 1: would OOM or its devices/group are not ready, 2: could not judge. */
+  /** 0: fits (or may start with a warning), 1: would OOM or its devices/group are not ready, 2: could not judge. */
   exitCode: 0 | 1 | 2;
-  verdict: 'fits' | 'refuse' | 'unknown';
+  /** warn: it may start, but once its guest uses all of its memory a passthrough VM is at risk. */
+  verdict: 'fits' | 'warn' | 'refuse' | 'unknown';
   reason: string;
 }
 
@@ -92,7 +103,7 @@ export interface CheckReport {
   generatedAt: string;
   problems: Problem[];
   verdict: StartVerdict | null;
-  memory: (HostMemoryFacts & { reclaimableArcBytes: number }) | null;
+  memory: MemoryRow | null;
   vms: VmRow[];
   devices: DeviceRow[];
   groups: GroupRow[];
@@ -103,7 +114,25 @@ export interface CheckReport {
   collectors: { name: string; success: boolean; errors: string[] }[];
 }
 
-function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number): VmRow {
+export type MemoryRow = Omit<HostMemoryFacts, 'recent'> & {
+  reclaimableArcBytes: number;
+  /** MemAvailable + reclaimable ARC − reserve (vfio:host_memory_headroom_bytes). */
+  headroomBytes: number;
+  /** On the exporter's samples of the last 5 minutes; null from a single sample (`check`). */
+  trend: HeadroomTrend | null;
+};
+
+function memoryRow({ recent, ...memory }: HostMemoryFacts, reserveBytes: number): MemoryRow {
+  return {
+    ...memory,
+    reclaimableArcBytes: reclaimableArcBytes(memory),
+    headroomBytes: hostHeadroomBytes(memory, reserveBytes),
+    trend: headroomTrend(recent, reserveBytes) ?? null,
+  };
+}
+
+function vmRow(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts | undefined, reserveBytes: number): VmRow {
+  const risk = memory ? passthroughRisk(vm, vms, memory, reserveBytes) : undefined;
   return {
     vmid: vm.vmid,
     name: vm.name,
@@ -120,6 +149,7 @@ function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number
     hugepages: vm.hugepages ?? null,
     devices: [...vm.devices.map((device) => device.pciAddress), ...vm.mdevs.map((mdev) => `mdev ${mdev.uuid}${mdev.parentPciAddress ? ` on ${mdev.parentPciAddress}` : ''}`)],
     startHeadroom: !vm.running && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
+    passthroughRisk: risk ? { ...risk, atRisk: risk.atRisk.map((each) => each.vmid) } : null,
   };
 }
 
@@ -137,8 +167,19 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   if (!memory) return unknown('host memory could not be read');
   const headroom = startHeadroom(vm, memory, reserveBytes);
   if (!headroom) return unknown(`VM ${vmid} has no configured memory`);
+  const risk = passthroughRisk(vm, vms, memory, reserveBytes);
+  if (risk && risk.fullHeadroomBytes < 0) {
+    const atRisk = risk.atRisk.map((each) => `VM ${each.vmid}${each.name && each.name !== each.vmid ? ` (${each.name})` : ''}`).join(', ');
+    return {
+      vmid,
+      exitCode: 0,
+      verdict: 'warn',
+      reason: `VM ${vmid} starts ballooned to ${gib(risk.floorBytes)} of the host's ${gib(risk.headroomBytes)} of headroom, but its guest can grow to ${gib(risk.fullBytes)}, ${gib(-risk.fullHeadroomBytes)} more than the host has: then the OOM killer picks the largest process, ${atRisk}, whose memory is pinned. Keep its guest's use below ${gib(risk.headroomBytes)} or free host memory.`,
+    };
+  }
   const pinned = passthroughDeviceCount(vm) > 0 ? 'pinned ' : '';
-  return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare` };
+  const spared = risk ? ` for the running passthrough VMs (${risk.atRisk.map((each) => each.vmid).join(', ')})` : '';
+  return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare${spared}` };
 }
 
 /** The whole host as `check`, `check --json` and the status page show it. */
@@ -152,8 +193,8 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
     generatedAt: new Date(snapshot.takenAtMs).toISOString(),
     problems,
     verdict: options.vmid === undefined ? null : judgeStart(snapshot, problems, options.vmid, options.reserveBytes),
-    memory: memory ? { ...memory, reclaimableArcBytes: reclaimableArcBytes(memory) } : null,
-    vms: vms.map((each) => vmRow(each, memory, options.reserveBytes)),
+    memory: memory ? memoryRow(memory, options.reserveBytes) : null,
+    vms: vms.map((each) => vmRow(each, vms, memory, options.reserveBytes)),
     devices: (pci?.devices ?? []).map((device) => ({
       address: device.address,
       ids: `${device.vendorId.slice(2)}:${device.deviceId.slice(2)}`,

@@ -1,4 +1,4 @@
-import { gib } from './headroom.js';
+import { describeTrend, gib } from './headroom.js';
 import { describeBlockUse, type CheckReport, type VmRow } from './report.js';
 
 const shortAddress = (address: string): string => address.replace(/^0000:/, '');
@@ -11,6 +11,7 @@ const vmMemory = (vm: VmRow): string => {
   if (vm.lockedBytes !== null) parts.push(`locked ${gib(vm.lockedBytes)}`);
   if (vm.balloonActualBytes !== null) parts.push(`balloon actual ${gib(vm.balloonActualBytes)}`);
   if (vm.startHeadroom) parts.push(`start headroom ${gib(vm.startHeadroom.headroomBytes)}`);
+  if (vm.passthroughRisk) parts.push(`leaves ${gib(vm.passthroughRisk.floorHeadroomBytes)} at its floor for passthrough VM ${vm.passthroughRisk.atRisk.join(', ')}`);
   return parts.join(', ');
 };
 
@@ -18,7 +19,7 @@ const vmMemory = (vm: VmRow): string => {
 export function renderText(report: CheckReport): string {
   const lines: string[] = [`vfio-exporter check, ${report.generatedAt}`, ''];
   if (report.verdict) {
-    const word = { fits: 'FITS', refuse: 'REFUSE', unknown: 'CANNOT JUDGE' }[report.verdict.verdict];
+    const word = { fits: 'FITS', warn: 'STARTS, WITH A WARNING', refuse: 'REFUSE', unknown: 'CANNOT JUDGE' }[report.verdict.verdict];
     lines.push(`VM ${report.verdict.vmid}: ${word}`, ...report.verdict.reason.split('\n').map((line) => `  ${line}`), '');
   }
   lines.push(report.problems.length === 0 ? 'No problems found.' : `Problems (${report.problems.length}):`);
@@ -35,6 +36,7 @@ export function renderText(report: CheckReport): string {
         ? `  ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (min ${gib(memory.zfsArc.minBytes)}, max ${gib(memory.zfsArc.maxBytes)}), reclaimable ${gib(memory.reclaimableArcBytes)}`
         : '  no ZFS ARC',
       `  hugepages ${memory.hugepagesFree} free of ${memory.hugepagesTotal} × ${memory.hugepageSizeBytes / 1024 ** 2} MiB`,
+      `  headroom ${gib(memory.headroomBytes)}${memory.trend ? `, ${describeTrend(memory.trend)}` : ''}`,
     );
   }
   lines.push('', `VMs (${report.vms.length}):`);

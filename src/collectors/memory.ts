@@ -16,7 +16,19 @@ export interface HostMemoryFacts {
   zfsArc: { sizeBytes: number; minBytes: number; maxBytes: number } | undefined;
   /** Absent on kernels without PSI (or booted with psi=0). */
   pressure: PressureTotals | undefined;
+  /** This sample and those of the trend window before it, oldest first: how fast memory drains. */
+  recent: MemoryPoint[];
 }
+
+/** What the headroom of one sample is made of. */
+export interface MemoryPoint {
+  atMs: number;
+  availableBytes: number;
+  zfsArc: { sizeBytes: number; minBytes: number } | undefined;
+}
+
+/** As the `[5m]` of vfio:host_memory_headroom_change_bytes_per_second in alerts/vfio.rules.yml. */
+export const memoryTrendWindowMs = 5 * 60_000;
 
 declare module './types.js' {
   interface FactsByCollector {
@@ -36,7 +48,8 @@ export const memoryCollector: CollectorDefinition<'memory'> = {
   defaultEnabled: true,
   create() {
     return {
-      async collect({ paths }) {
+      async collect({ paths, previous }) {
+        const atMs = Date.now();
         const meminfoFile = procPath(paths, 'meminfo');
         const arcFile = procPath(paths, 'spl/kstat/zfs/arcstats');
         const pressureFile = procPath(paths, 'pressure/memory');
@@ -52,23 +65,27 @@ export const memoryCollector: CollectorDefinition<'memory'> = {
         } catch (error) {
           errors.push(`${pressureFile}: ${errorMessage(error)}`);
         }
+        // MemAvailable exists since Linux 3.14.
+        const availableBytes = required(meminfo, 'MemAvailable', meminfoFile);
+        const zfsArc = arc && {
+          sizeBytes: required(arc, 'size', arcFile),
+          minBytes: required(arc, 'c_min', arcFile),
+          maxBytes: required(arc, 'c_max', arcFile),
+        };
+        const earlier = (previous?.facts.memory?.recent ?? []).filter((point) => point.atMs >= atMs - memoryTrendWindowMs && point.atMs < atMs);
         return {
           facts: {
             totalBytes: required(meminfo, 'MemTotal', meminfoFile),
-            // MemAvailable exists since Linux 3.14.
-            availableBytes: required(meminfo, 'MemAvailable', meminfoFile),
+            availableBytes,
             freeBytes: required(meminfo, 'MemFree', meminfoFile),
             swapTotalBytes: meminfo.get('SwapTotal') ?? 0,
             swapFreeBytes: meminfo.get('SwapFree') ?? 0,
             hugepagesTotal: meminfo.get('HugePages_Total') ?? 0,
             hugepagesFree: meminfo.get('HugePages_Free') ?? 0,
             hugepageSizeBytes: meminfo.get('Hugepagesize') ?? 0,
-            zfsArc: arc && {
-              sizeBytes: required(arc, 'size', arcFile),
-              minBytes: required(arc, 'c_min', arcFile),
-              maxBytes: required(arc, 'c_max', arcFile),
-            },
+            zfsArc,
             pressure,
+            recent: [...earlier, { atMs, availableBytes, zfsArc }],
           },
           errors,
         };

@@ -16,6 +16,8 @@ export interface RunningPrometheus {
   samples(expr: string, time?: number): Promise<Sample[]>;
   /** When each loaded rule group last ran. */
   ruleEvaluations(): Promise<Date[]>;
+  /** `name: error` of every rule whose last evaluation failed (many-to-many matches, for one). */
+  ruleErrors(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,10 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     async ruleEvaluations() {
       const answer = await api<{ data: { groups: { lastEvaluation: string }[] } }>('rules');
       return answer.data.groups.map((group) => new Date(group.lastEvaluation));
+    },
+    async ruleErrors() {
+      const answer = await api<{ data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } }>('rules');
+      return answer.data.groups.flatMap((group) => group.rules.filter((rule) => rule.health === 'err').map((rule) => `${rule.name}: ${rule.lastError ?? ''}`));
     },
     async stop() {
       await daemon.stop();
