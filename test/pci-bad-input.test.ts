@@ -15,17 +15,19 @@ async function scrapeWithLog(flags: string[]) {
 }
 
 describe('pci and iommu collectors on bad input', () => {
-  it('a missing sysfs root: pci and iommu report failure with one line each, the exporter keeps serving', async () => {
+  it('a missing sysfs root: pci, iommu and disks report failure with one line each, the exporter keeps serving', async () => {
     const { flags } = copyHost('suprox');
     const { text, errors } = await scrapeWithLog([...flags, '--path.sysfs=/nonexistent/sys']);
     expect(text).toContain('vfio_collector_success{collector="pci"} 0');
     expect(text).toContain('vfio_collector_success{collector="iommu"} 0');
+    expect(text).toContain('vfio_collector_success{collector="disks"} 0');
     expect(seriesLines(text, 'vfio_pci_device_info')).toEqual([]);
     // A wrong path must not read as "IOMMU disabled".
     expect(seriesLines(text, 'vfio_iommu_enabled')).toEqual([]);
     expect(text).toContain('vfio_exporter_build_info');
-    expect(errors).toHaveLength(2);
+    expect(errors).toHaveLength(3);
     expect(errors.join('\n')).toContain('/nonexistent/sys/bus/pci/devices');
+    expect(errors.filter((line) => line.includes('"collector":"disks"'))).toHaveLength(1);
   });
 
   it('an unreadable sysfs device directory: pci reports failure, the other devices and iommu are still there', async () => {

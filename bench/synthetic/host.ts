@@ -96,6 +96,10 @@ function writeProcfs(procRoot: string, totalKiB: number, committedKiB: number, o
   writeFileSync(path.join(procRoot, 'pressure/memory'), `some avg10=0.12 avg60=0.31 avg300=0.20 total=${oomKills * 3_141_592}\nfull avg10=0.05 avg60=0.11 avg300=0.08 total=${oomKills * 1_414_213}\n`);
   mkdirSync(path.join(procRoot, 'spl/kstat/zfs'), { recursive: true });
   copyFileSync(path.join(hostDir('suprox'), 'proc/spl/kstat/zfs/arcstats'), path.join(procRoot, 'spl/kstat/zfs/arcstats'));
+  // The host's mount table and swap areas, which the disks collector reads.
+  mkdirSync(path.join(procRoot, '1'), { recursive: true });
+  copyFileSync(path.join(hostDir('suprox'), 'proc/1/mountinfo'), path.join(procRoot, '1/mountinfo'));
+  copyFileSync(path.join(hostDir('suprox'), 'proc/swaps'), path.join(procRoot, 'swaps'));
 }
 
 /** Writes the synthetic host under `root` (sys/, proc/, root/, kmsg). Deterministic for a given scale. */
