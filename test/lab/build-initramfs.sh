@@ -19,13 +19,24 @@ rm -rf "$root"
 mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" "$root/dev" "$root/host" "$root/out"
 cp "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"; done
-# In load order (each after what it depends on): virtio and 9p for the host's root, the NIC, VFIO.
+# virtio and 9p for the host's root, the NIC, VFIO; the second SATA controller's disk (ahci, sd_mod) and
+# its filesystem (ext4, which mounts ext2; crc32c for its checksums). Each module's dependencies, as this
+# kernel's modinfo names them, come before it: the set differs between kernel versions (crc64-rocksoft is 6.0+).
 modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p
-  failover net_failover virtio_net irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci"
+  failover net_failover virtio_net irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio-pci-core vfio-pci
+  ahci sd_mod crc32c_generic ext4"
+# modinfo (kmod, a dependency of the kernel package) is in /usr/sbin, off a user's PATH on Debian.
+modinfo="$(command -v modinfo || echo /usr/sbin/modinfo)"
 index=10
-for module in $modules; do
+added=" "
+add_module() {
+  local module="$1" file dependencies dependency
+  case "$added" in *" $module "*) return 0 ;; esac
   file="$(find "/lib/modules/$version/kernel" -name "$module.ko*" | head -n 1)"
   [ -n "$file" ] || { echo "module $module missing from /lib/modules/$version" >&2; exit 1; }
+  dependencies="$("$modinfo" -F depends "$file")"
+  for dependency in $(echo "$dependencies" | tr , ' '); do add_module "$dependency"; done
+  added="$added$module "
   target="$root/modules/$index-$module.ko"
   case "$file" in
     *.ko) cp "$file" "$target" ;;
@@ -35,7 +46,8 @@ for module in $modules; do
     *) echo "unknown module format: $file" >&2; exit 1 ;;
   esac
   index=$((index + 1))
-done
+}
+for module in $modules; do add_module "$module"; done
 cp "$here/init.sh" "$root/init"
 chmod 0755 "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.gz"

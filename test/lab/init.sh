@@ -2,9 +2,11 @@
 # The lab host's init: a real passthrough host (kernel with an emulated Intel IOMMU) that plays the seed
 # incident. It takes its settings from /out/lab.env (written by the test), reports through /out:
 #   progress      one line per step, with the lab's uptime
-#   phase-<name>  written when a step is done: a (before anything starts), b (VM 102 running), c (101 killed)
+#   phase-<name>  written when a step is done: exporter (ready), disk (the controller's disk mounted on the host),
+#                 disk-released (unmounted, the controller on vfio-pci), a (before anything starts),
+#                 b (VM 102 running), c (101 killed)
 #   failed        why the lab gave up (then it powers off)
-# and waits for the test's go-101 and stop files. Every wait has a deadline.
+# and waits for the test's release-disk, go-101 and stop files. Every wait has a deadline.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -70,15 +72,72 @@ name: small
 ostype: l26
 CONF
 
-# Proxmox binds a hostpci device to vfio-pci before the start; the lab binds its two once, at boot.
-for device in "$SATA" "$BEHIND_PORT"; do
-  echo vfio-pci >"/sys/bus/pci/devices/$device/driver_override"
-  echo "$device" >/sys/bus/pci/drivers_probe
-  [ "$(basename "$(readlink "/sys/bus/pci/devices/$device/driver")")" = vfio-pci ] || fail "$device not bound to vfio-pci"
-  group=$(basename "$(readlink "/sys/bus/pci/devices/$device/iommu_group")")
+# Proxmox binds a hostpci device to vfio-pci before the start (taking it from its host driver first).
+bind_vfio() {
+  echo vfio-pci >"/sys/bus/pci/devices/$1/driver_override"
+  [ ! -e "/sys/bus/pci/devices/$1/driver" ] || echo "$1" >"/sys/bus/pci/devices/$1/driver/unbind"
+  echo "$1" >/sys/bus/pci/drivers_probe
+  [ "$(basename "$(readlink "/sys/bus/pci/devices/$1/driver")")" = vfio-pci ] || fail "$1 not bound to vfio-pci"
+  group=$(basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")")
   [ -c "/dev/vfio/$group" ] || fail "no /dev/vfio/$group"
-  log "$device on vfio-pci, IOMMU group $group"
-done
+  log "$1 on vfio-pci, IOMMU group $group"
+}
+bind_vfio "$BEHIND_PORT"
+
+# The controller VMs 101 and 102 are given starts on ahci, as on a host without vfio-pci ids= in its
+# initramfs, and the host mounts a filesystem from the disk behind it.
+# The whole disk behind a PCI device, found by where its sysfs node lives.
+disk_behind() {
+  for block in /sys/class/block/*; do
+    [ ! -e "$block/partition" ] || continue
+    case "$(readlink -f "$block")" in */"$1"/*) echo "${block##*/}" && return 0 ;; esac
+  done
+  return 1
+}
+wait_until 60 disk_behind "$SATA" >/dev/null || fail "no disk behind $SATA on $(basename "$(readlink "/sys/bus/pci/devices/$SATA/driver")")"
+disk=$(disk_behind "$SATA")
+wait_until 10 test -b "/dev/${disk}1" || fail "no partition on /dev/$disk"
+for block in "$disk" "${disk}1"; do readlink -f "/sys/class/block/$block"; done >/out/disk-sysfs.txt
+mke2fs -L nas "/dev/${disk}1" >/out/mke2fs.txt 2>&1 || fail "mke2fs /dev/${disk}1: $(cat /out/mke2fs.txt)"
+mkdir -p /mnt/nas
+mount -t ext2 "/dev/${disk}1" /mnt/nas || fail "cannot mount /dev/${disk}1"
+log "/dev/${disk}1 behind $SATA mounted on /mnt/nas"
+
+# Generous collector deadlines: Node under TCG on a loaded machine is slow, the first sample slowest.
+exporter_flags="--path.rootfs=/tmp/pve --no-collector.host --sample.timeout=30s"
+check() { # vmid [output name]
+  in_host "$EXPORTER" check --vmid "$1" $exporter_flags --log.level=warn >"/out/check-${2:-$1}.txt" 2>&1
+  echo $? >"/out/check-${2:-$1}.rc"
+}
+guard() {
+  VFIO_EXPORTER="$EXPORTER" VFIO_GUARD_ARGS="$exporter_flags" in_host /bin/sh "$GUARD" 101 pre-start >/out/guard-101.txt 2>&1
+  echo $? >/out/guard-101.rc
+}
+# check while the host holds the disk: it lists the disk behind the controller and refuses the VM.
+check 102 disk &
+disk_check=$!
+# The exporter as systemd runs it (Restart=): a new start after any exit; it may be the OOM killer's second victim.
+echo -1000 >/proc/self/oom_score_adj
+(
+  starts=0
+  while [ ! -e /out/stop ]; do
+    starts=$((starts + 1))
+    echo "$(uptime_s) start $starts" >>/out/exporter-starts
+    sh -c "echo 0 >/proc/self/oom_score_adj; exec chroot /host $EXPORTER $exporter_flags --log.level=info --web.listen-address=:9847 --sample.interval=5s --qmp.timeout=3s" >>/out/exporter.log 2>&1
+    echo "$(uptime_s) exit $? after start $starts" >>/out/exporter-starts
+    sleep 1
+  done
+) &
+wait_until 300 wget -q -O /dev/null http://127.0.0.1:9847/-/ready || fail "exporter not ready in 300 s"
+phase exporter
+wait "$disk_check"
+phase disk
+
+wait_until 600 test -e /out/release-disk || fail "no release-disk from the test in 600 s"
+umount /mnt/nas || fail "cannot unmount /mnt/nas"
+bind_vfio "$SATA"
+disk_behind "$SATA" >/dev/null && fail "/dev/$disk still there with $SATA on vfio-pci"
+phase disk-released
 
 in_host lspci -Dnnk >/out/lspci.txt 2>&1
 for link in /sys/kernel/iommu_groups/*/devices/*; do
@@ -97,35 +156,14 @@ if [ -s /host/run/viability.pid ]; then
 fi
 
 # (a) before anything starts: check and the hookscript, as Proxmox would call it.
-# Generous collector deadlines: Node under TCG on a loaded machine is slow, the first sample slowest.
-exporter_flags="--path.rootfs=/tmp/pve --no-collector.host --sample.timeout=30s"
-check() {
-  in_host "$EXPORTER" check --vmid "$1" $exporter_flags --log.level=warn >"/out/check-$1.txt" 2>&1
-  echo $? >"/out/check-$1.rc"
-}
-guard() {
-  VFIO_EXPORTER="$EXPORTER" VFIO_GUARD_ARGS="$exporter_flags" in_host /bin/sh "$GUARD" 101 pre-start >/out/guard-101.txt 2>&1
-  echo $? >/out/guard-101.rc
-}
+# (the exporter runs in the background too: wait for these three alone)
 check 101 &
+checks=$!
 check 102 &
+checks="$checks $!"
 guard &
-wait
+wait $checks $!
 log "checks done"
-
-# The exporter as systemd runs it (Restart=): a new start after any exit; it may be the OOM killer's second victim.
-echo -1000 >/proc/self/oom_score_adj
-(
-  starts=0
-  while [ ! -e /out/stop ]; do
-    starts=$((starts + 1))
-    echo "$(uptime_s) start $starts" >>/out/exporter-starts
-    sh -c "echo 0 >/proc/self/oom_score_adj; exec chroot /host $EXPORTER $exporter_flags --log.level=info --web.listen-address=:9847 --sample.interval=5s --qmp.timeout=3s" >>/out/exporter.log 2>&1
-    echo "$(uptime_s) exit $? after start $starts" >>/out/exporter-starts
-    sleep 1
-  done
-) &
-wait_until 300 wget -q -O /dev/null http://127.0.0.1:9847/-/ready || fail "exporter not ready in 300 s"
 phase a
 
 # Prepared as qemu-server's start does: its own scope under qemu.slice, -pidfile, QMP socket, -daemonize.

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir, waitFor, type TempDir } from '../helpers/alerting.js';
 import { findBinary, repoRoot } from '../helpers/fixtures.js';
@@ -7,7 +7,7 @@ import { freePort } from '../helpers/ports.js';
 
 /**
  * The lab host: Debian's kernel booted under QEMU (TCG) with an emulated Intel IOMMU, a second ICH9 AHCI
- * controller alone in its IOMMU group for passthrough, this machine's root over 9p (read-only) and a
+ * controller alone in its IOMMU group for passthrough (a disk behind it), this machine's root over 9p (read-only) and a
  * writable 9p directory through which `init.sh` reports and takes its cues. The exporter inside is
  * the single executable built from this checkout; its port is forwarded to 127.0.0.1.
  */
@@ -20,7 +20,7 @@ export interface Lab {
   bootMs: number;
   /** Waits for `phase-<name>`; fails at once when the lab gave up or QEMU exited. Returns the lab's uptime then. */
   waitPhase(name: string, timeoutMs: number): Promise<number>;
-  /** Creates `<name>` in the shared directory: go-101, stop. */
+  /** Creates `<name>` in the shared directory: release-disk, go-101, stop. */
   signal(name: string): void;
   read(name: string): string;
   /** The lab's serial console, its progress, and the exporter's log and starts, for a failure report. */
@@ -34,6 +34,22 @@ export const labSataAddress = '0000:00:03.0';
 export const labRootPortAddress = '0000:00:10.0';
 export const labBehindPortAddress = '0000:01:00.0';
 const labMemoryMiB = 2048;
+/** The disk behind the lab's SATA controller: an MBR with one Linux partition from 1 MiB to its end. */
+export const labDiskBytes = 16 * 1024 ** 2;
+export const labPartitionBytes = labDiskBytes - 1024 ** 2;
+
+/** A sparse raw disk image whose MBR holds one partition of type 0x83 (Linux), by LBA as the kernel reads it. */
+function writeDiskImage(file: string): void {
+  const sector = 512;
+  const mbr = Buffer.alloc(sector);
+  const entry = 446;
+  mbr[entry + 4] = 0x83;
+  mbr.writeUInt32LE((labDiskBytes - labPartitionBytes) / sector, entry + 8);
+  mbr.writeUInt32LE(labPartitionBytes / sector, entry + 12);
+  mbr.writeUInt16LE(0xaa55, 510);
+  writeFileSync(file, mbr, { mode: 0o600 });
+  truncateSync(file, labDiskBytes);
+}
 
 // no_timer_check: under TCG on a loaded machine the kernel's early check of the timer through the
 // interrupt-remapped IO-APIC can miss its ticks and panic ("timer doesn't work through Interrupt-remapped IO-APIC").
@@ -48,6 +64,7 @@ export async function startLab(): Promise<Lab> {
     // Its own build directory: the packaging tests rebuild dist/ at the same time.
     run('sh', ['packaging/build-sea.sh', path.join(dir, 'bin')], 240_000);
     run('sh', ['test/lab/build-initramfs.sh', dir], 120_000);
+    writeDiskImage(path.join(dir, 'disk.img'));
   } catch (error) {
     work.remove();
     throw error;
@@ -86,6 +103,7 @@ async function boot(work: TempDir): Promise<Lab> {
       ...['-device', 'intel-iommu,intremap=on,caching-mode=on'],
       ...['-kernel', read('kernel').trim(), '-initrd', file('initrd.gz'), '-append', kernelCommandLine],
       ...['-device', `ich9-ahci,id=sata1,bus=pcie.0,addr=0x${labSataAddress.split(':')[2]!.split('.')[0]}`],
+      ...['-drive', `file=${file('disk.img')},if=none,id=d0,format=raw`, '-device', 'ide-hd,drive=d0,bus=sata1.0'],
       // A root port without ACS: the controller behind it shares its group with the port (driver pcieport).
       ...['-device', 'pcie-root-port,id=rp1,bus=pcie.0,addr=0x10,chassis=1,disable-acs=true', '-device', 'ich9-ahci,id=sata2,bus=rp1,addr=0x0'],
       ...['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'],
