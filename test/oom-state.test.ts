@@ -147,3 +147,24 @@ describe('kernel log counts across restarts', () => {
     expect(vmKills(await scrape(second.port))).toEqual(['vfio_oom_kill_events_total{vmid="101",comm="kvm",constraint="CONSTRAINT_NONE"} 2']);
   });
 });
+
+describe('kernel log anomalies', () => {
+  it('a dump spanning a reboot and a record cut by truncation: counted, logged, and the kill after the reboot counted', async () => {
+    const host = hostWithState();
+    appendFileSync(host.kmsg, '5,0,0,-;Linux version 6.5.13-1-pve\n' + kill(1, 60_000_000, '102', 4711) + '6,3,61000000,-;cut mid-');
+    const runOnce = run(host.flags);
+    const first = await runOnce.sample();
+    expect(vmKills(first.text)).toEqual([
+      'vfio_oom_kill_events_total{vmid="101",comm="kvm",constraint="CONSTRAINT_NONE"} 1',
+      'vfio_oom_kill_events_total{vmid="102",comm="kvm",constraint="CONSTRAINT_NONE"} 1',
+    ]);
+    expect(first.text).toContain('vfio_kmsg_sequence_breaks_total{kind="new_boot"} 1');
+    expect(runOnce.lines).toContainEqual(expect.stringMatching(/^warn kernel log numbering broke, counting on .*"kind":"new_boot","sequence":0/));
+    writeFileSync(host.kmsg, readFileSync(host.kmsg, 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    const second = await runOnce.sample();
+    expect(second.text).toContain('vfio_kmsg_records_skipped_total{reason="cut"} 1');
+    expect(runOnce.lines).toContainEqual(expect.stringMatching(/^warn kernel log record skipped .*"reason":"cut"/));
+    expect(vmKills(second.text)).toEqual(vmKills(first.text));
+    await runOnce.close();
+  });
+});

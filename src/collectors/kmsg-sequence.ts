@@ -28,7 +28,7 @@ const clockSlackMicros = 1_000_000;
  * Tells new kernel log records from ones read before. Within one boot the kernel numbers records
  * 0, 1, 2… with non-decreasing timestamps (kernel/printk/printk_ringbuffer.c), and one read of
  * /dev/kmsg hands them out in order (devkmsg_read). So:
- * - a record remembered with the same number and time was read before, wherever it comes;
+ * - a record remembered with the same number and (non-zero) time was read before, wherever it comes;
  * - a step back inside one read of the log is a new boot when time went back too (a dump spanning a
  *   reboot), else the record before it had a bogus, too high number; either way it is counted;
  * - at the start of a read, a number up to the newest counted is a replay — unless its time is later than
@@ -69,7 +69,12 @@ export class SequenceTracker {
     return micros <= newest.micros + clockSlackMicros ? 'seen' : this.accept(sequence, micros, 'outlier');
   }
 
+  /**
+   * Records at time 0 are not told apart by it: every boot logs its first records before its clock runs,
+   * with the same numbers. They are judged by the steps around them; no OOM kill is logged at time 0.
+   */
   private remembers(sequence: number, micros: number): boolean {
+    if (micros === 0) return false;
     const at = (sequence % rememberedSlots) * 4;
     const slots = this.slots;
     return (slots[at] === sequence && slots[at + 1] === micros) || (slots[at + 2] === sequence && slots[at + 3] === micros);
