@@ -10,7 +10,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund && mkdir -m 0700 /state
 
 # Node.js and nothing else (no shell, no package manager), as an unprivileged user (uid 65532).
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
@@ -24,6 +24,9 @@ ENV VFIO_EXPORTER_PATH_SYSFS=/host/sys \
     VFIO_EXPORTER_PATH_PROCFS=/host/proc \
     VFIO_EXPORTER_PATH_ROOTFS=/host/root \
     VFIO_EXPORTER_PATH_KMSG=/dev/kmsg
+# The kernel log counts of this boot (--state.file), kept across restarts when this is a volume.
+COPY --from=build --chown=nonroot:nonroot /state /var/lib/vfio-exporter
+VOLUME /var/lib/vfio-exporter
 USER nonroot
 EXPOSE 9847
 ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/main.js"]

@@ -10,7 +10,8 @@ export function createSampler(config: Config, log: Logger): Sampler {
   return new Sampler({
     collectors: allCollectors.filter((collector) => config.collectors.has(collector.name)),
     paths: config.paths,
-    settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds },
+    // Only the service keeps state: a `check` beside it must not write over the service's counts.
+    settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds, stateFile: config.command === 'serve' ? config.stateFile : undefined },
     log,
     build: buildInfo,
     collectorTimeoutSeconds: config.collectorTimeoutSeconds,

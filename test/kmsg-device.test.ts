@@ -9,6 +9,7 @@ import { KernelLogTally } from '../src/collectors/oom-tally.js';
 import { KmsgFollower } from '../src/host/kmsg.js';
 import type { KmsgRecord } from '../src/parse/kmsg.js';
 import { fixtureFlags, hostDir, sampledApp } from './helpers/fixtures.js';
+import { within } from './helpers/within.js';
 
 const kmsgReadable = ((): boolean => {
   try {
@@ -28,20 +29,9 @@ afterEach(async () => {
 });
 
 function follow(file: string, onRecord: (record: KmsgRecord) => void = () => undefined): KmsgFollower {
-  const follower = new KmsgFollower(file, { record: onRecord, malformed: () => undefined, overrun: () => undefined });
+  const follower = new KmsgFollower(file, { opened: () => undefined, record: onRecord, malformed: () => undefined, overrun: () => undefined, cut: () => undefined });
   followers.push(follower);
   return follower;
-}
-
-/** Resolves with the work's result, or rejects when it does not finish in time (a starved thread pool never would). */
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Many fs calls at once (they all go through libuv's thread pool) and a full sample plus scrape of a fixture host. */

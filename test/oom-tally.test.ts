@@ -140,17 +140,18 @@ describe('kernel log tally', () => {
     expect(tallyOf(ring)).toEqual(once);
   });
 
-  it('never lowers a count: older records after newer ones are ignored, newer ones add', () => {
+  it('never lowers a count: at a new read, older records (lower numbers, earlier times) are ignored, newer ones add', () => {
     const tally = new KernelLogTally();
     const context = { vms: [], bootTimeSeconds: undefined };
-    feed(tally, sample('passthrough-trouble.txt'), context);
+    feed(tally, sample('oom-group-6.1.txt'), context);
     const before = tally.facts();
-    feed(tally, sample('memcg-oom-6.18.txt') + sample('oom-5.4.txt'), context);
+    tally.beginRead();
+    feed(tally, sample('passthrough-trouble.txt') + sample('oom-5.4.txt'), context);
     const after = tally.facts();
-    expect(after.records).toBeGreaterThan(before.records);
+    expect(after.records).toBe(before.records + 8);
     expect(after.kernelEvents).toEqual(before.kernelEvents);
-    expect(after.killCounts).toEqual([{ vmid: '110', comm: 'kvm', constraint: 'CONSTRAINT_NONE', kills: 1 }]);
-    expect(after.lastKills[0]!.timestampSeconds).toBeUndefined();
+    expect(after.killCounts).toEqual([...before.killCounts, { vmid: '110', comm: 'kvm', constraint: 'CONSTRAINT_NONE', kills: 1 }]);
+    expect(after.lastKills.at(-1)!.timestampSeconds).toBeUndefined();
   });
 
   it('attributes by the cgroup of a VM seen in the last sample, by a shortened libvirt name, and by pid', () => {
@@ -172,5 +173,69 @@ describe('kernel log tally', () => {
       ['windows-11-gaming-rig', 'CONSTRAINT_NONE'],
       ['120', ''],
     ]);
+  });
+});
+
+/** The seed's summary and kill lines, renumbered: a global OOM kill of VM `vmid`'s QEMU. */
+const kill = (sequence: number, micros: number, vmid: string, pid: number): string =>
+  `6,${sequence},${micros},-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=ns,mems_allowed=0,global_oom,task_memcg=/qemu.slice/${vmid}.scope,task=kvm,pid=${pid},uid=0\n` +
+  `3,${sequence + 1},${micros + 120},-;Out of memory: Killed process ${pid} (kvm) total-vm:17339840kB, anon-rss:15797740kB, file-rss:1536kB, shmem-rss:0kB, UID:0 pgtables:31152kB oom_score_adj:0\n`;
+
+/** Ordinary records `from`…`to`, one every `step` µs from `startMicros`. */
+function plain(from: number, to: number, startMicros: number, step = 1000): string {
+  let text = '';
+  for (let sequence = from; sequence <= to; sequence++) text += `6,${sequence},${startMicros + (sequence - from) * step},-;vmbr0: port 6(tap101i0) entered disabled state\n`;
+  return text;
+}
+
+const killsOf = (facts: KernelLogFacts): Record<string, number> => Object.fromEntries(facts.killCounts.map(({ vmid, kills }) => [vmid, kills]));
+const context: TallyContext = { vms: [], bootTimeSeconds: 1709054088 };
+
+describe('kernel log numbering', () => {
+  it('a dump spanning a reboot: the new boot, numbered from 0 again, is counted too', () => {
+    const facts = tallyOf(plain(100, 110, 5_000_000_000) + kill(111, 5_000_020_000, '101', 32969) + '5,0,0,-;Linux version 6.5.13-1-pve\n' + plain(1, 20, 1000) + kill(21, 60_000_000, '102', 4711));
+    expect(killsOf(facts)).toEqual({ '101': 1, '102': 1 });
+    expect(facts.sequenceBreaks).toEqual({ new_boot: 1, outlier: 0 });
+    expect(facts.records).toBe(11 + 2 + 1 + 20 + 2);
+  });
+
+  it('a new boot whose surviving records reuse numbers already read, at other times, is a new boot, not a replay', () => {
+    // The ring of the new boot has rotated past its start: numbers 40… again, but at times of a young boot.
+    const facts = tallyOf(plain(30, 60, 9_000_000_000) + plain(40, 45, 120_000_000) + kill(46, 121_000_000, '101', 555));
+    expect(killsOf(facts)).toEqual({ '101': 1 });
+    expect(facts.sequenceBreaks).toEqual({ new_boot: 1, outlier: 0 });
+    expect(facts.records).toBe(31 + 6 + 2);
+  });
+
+  it('one record with a huge sequence number hides nothing after it', () => {
+    const facts = tallyOf(plain(1, 5, 1000) + '6,999999999999999,6000,-;bogus\n' + plain(6, 10, 7000) + kill(11, 20_000, '101', 9));
+    expect(killsOf(facts)).toEqual({ '101': 1 });
+    expect(facts.records).toBe(5 + 1 + 5 + 2);
+    expect(facts.sequenceBreaks).toEqual({ new_boot: 0, outlier: 1 });
+  });
+
+  it('a huge sequence number carried over a restart hides at most the second after it', () => {
+    const before = new KernelLogTally();
+    feed(before, plain(1, 5, 1000) + '6,999999999999999,6000,-;bogus\n', context);
+    const after = new KernelLogTally();
+    after.restore(before.state());
+    after.beginRead();
+    feed(after, plain(1, 5, 1000) + plain(6, 10, 3_000_000) + kill(11, 4_000_000, '101', 9), context);
+    expect(killsOf(after.facts())).toEqual({ '101': 1 });
+    expect(after.facts().records).toBe(6 + 5 + 2);
+  });
+
+  it('records read twice count once, within one read (a dump holding them twice) or after a reopen; a dump of two boots read again adds nothing', () => {
+    const tally = new KernelLogTally();
+    const twoBoots = plain(1, 10, 900_000_000) + kill(11, 950_000_000, '101', 9) + plain(1, 12, 1000) + kill(13, 21_000, '102', 7) + plain(13, 14, 30_000);
+    feed(tally, twoBoots, context);
+    const once = tally.facts();
+    expect(killsOf(once)).toEqual({ '101': 1, '102': 1 });
+    // The second boot, and its record 13 logged twice with two times (a bogus record).
+    expect(once.sequenceBreaks).toEqual({ new_boot: 1, outlier: 1 });
+    feed(tally, twoBoots, context);
+    tally.beginRead();
+    feed(tally, twoBoots, context);
+    expect(tally.facts()).toEqual(once);
   });
 });

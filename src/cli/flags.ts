@@ -23,6 +23,8 @@ export interface Config {
   telemetryPath: string;
   webConfigFile: string | undefined;
   paths: HostPaths;
+  /** `serve`: the kernel log counts of this boot, kept across restarts; undefined keeps nothing. */
+  stateFile: string | undefined;
   collectors: Set<CollectorName>;
   sampleIntervalSeconds: number;
   collectorTimeoutSeconds: number;
@@ -55,6 +57,7 @@ export const valueFlags: readonly FlagSpec[] = [
   { name: 'path.rootfs', help: 'Root of the host filesystem, for /etc/pve, /etc/libvirt and /run.', defaultValue: '/', placeholder: 'dir' },
   { name: 'path.kmsg', help: 'Kernel log device (or a saved dump of it).', defaultValue: '/dev/kmsg', placeholder: 'file' },
   { name: 'path.pci-ids', help: 'pci.ids file (default: search usr/share/misc and usr/share/hwdata under rootfs, then /).', defaultValue: '', placeholder: 'file' },
+  { name: 'state.file', help: 'Where the kernel log counts (OOM kills) are kept across restarts; empty keeps nothing.', defaultValue: '/var/lib/vfio-exporter/state.json', placeholder: 'file' },
   { name: 'sample.interval', help: 'Interval between samples; must divide a minute or an hour.', defaultValue: '15s', placeholder: 'duration' },
   { name: 'sample.timeout', help: 'A collector that takes longer fails that sample; the others are not held up.', defaultValue: '10s', placeholder: 'duration' },
   { name: 'qmp.timeout', help: 'Hard deadline for one QMP exchange with a VM.', defaultValue: '2s', placeholder: 'duration' },
@@ -171,6 +174,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
         kmsg: value('path.kmsg'),
         pciIds: optional('path.pci-ids'),
       },
+      stateFile: optional('state.file'),
       collectors,
       sampleIntervalSeconds: durationFlag('sample.interval', value('sample.interval')),
       collectorTimeoutSeconds: durationFlag('sample.timeout', value('sample.timeout')),

@@ -1,7 +1,9 @@
 import { classifyKernelEvent, kernelEventKinds, type KernelEventKind } from '../parse/kernel-events.js';
+import type { KmsgHandlers } from '../host/kmsg.js';
 import type { KmsgRecord } from '../parse/kmsg.js';
 import { constraintFromReason, parseOomLine, parseOomSummary, vmidFromCgroupPath, type OomKill, type OomLine, type OomMemcgContext, type OomSummary } from '../parse/oom.js';
 import { withDetachedStrings } from '../parse/detach.js';
+import { SequenceTracker, type NewestRecord } from './kmsg-sequence.js';
 import type { Vm } from './vm-types.js';
 
 export interface OomKillCount {
@@ -26,10 +28,20 @@ export interface ObservedKill {
   taskMemcg: string | undefined;
 }
 
+/** Records lost: cut off by a dump that was truncated or replaced before the record was complete. */
+export const skipReasons = ['cut'] as const;
+export type SkipReason = (typeof skipReasons)[number];
+
+/** Breaks in the kernel's record numbering, after which counting goes on (see SequenceTracker). */
+export const sequenceBreakKinds = ['new_boot', 'outlier'] as const;
+export type SequenceBreakKind = (typeof sequenceBreakKinds)[number];
+
 export interface KernelLogFacts {
   records: number;
   overruns: number;
   parseErrors: number;
+  skipped: Record<SkipReason, number>;
+  sequenceBreaks: Record<SequenceBreakKind, number>;
   killCounts: OomKillCount[];
   /** The last kill of each VM's QEMU process. */
   lastKills: ObservedKill[];
@@ -47,7 +59,18 @@ export interface TallyContext {
   startProcessVmids?: ReadonlyMap<number, string>;
 }
 
-export type TallyFinding = { kind: 'kill'; kill: ObservedKill } | { kind: 'kernel-event'; event: KernelEventKind };
+export type TallyFinding =
+  | { kind: 'kill'; kill: ObservedKill }
+  | { kind: 'kernel-event'; event: KernelEventKind }
+  | { kind: 'skipped'; reason: SkipReason; sequence: number }
+  /** `finding`: what the record itself said. */
+  | { kind: 'sequence-break'; break: SequenceBreakKind; sequence: number; finding: TallyFinding | undefined };
+
+/** What a restart carries over: the counts, and the newest record counted in this boot. */
+export interface KernelLogState {
+  facts: KernelLogFacts;
+  newest: NewestRecord | undefined;
+}
 
 /** What the report being read so far said about the next kill. */
 interface OomEpisode {
@@ -60,6 +83,8 @@ interface OomEpisode {
 }
 
 const maxHeldSummaries = 32;
+
+const zeroCounts = <K extends string>(keys: readonly K[]): Record<K, number> => Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
 
 /** Older kernels flag pr_cont fragments `+`; newer ones log an interrupted fragment as a record of its own. */
 const isFragment = (record: KmsgRecord): boolean => record.flags === '+' || /^[,/]/.test(record.message);
@@ -101,18 +126,23 @@ function attributeKill(taskMemcg: string | undefined, pid: number, { vms, startP
   return vms.find((vm) => vm.process?.pid === pid)?.vmid ?? startProcessVmids?.get(pid) ?? '';
 }
 
+const killKey = ({ vmid, comm, constraint }: { vmid: string; comm: string; constraint: string }): string => `${vmid}\0${comm}\0${constraint}`;
+
 /**
  * Counts what the kernel log says, each record once by its sequence number, however often the ring is
- * read. Counts only grow. Pairs each kill with the summary of the same pid printed before it.
+ * read, and across restarts when given the state of the last run. Counts only grow. Pairs each kill with
+ * the summary of the same pid printed before it.
  */
 export class KernelLogTally {
-  private lastSequence = -1;
+  private readonly sequences = new SequenceTracker();
   private records = 0;
   private overruns = 0;
   private parseErrors = 0;
+  private readonly skipped = zeroCounts(skipReasons);
+  private readonly sequenceBreaks = zeroCounts(sequenceBreakKinds);
   private readonly killCounts = new Map<string, OomKillCount>();
   private readonly lastKills = new Map<string, ObservedKill>();
-  private readonly kernelEvents = Object.fromEntries(kernelEventKinds.map((kind) => [kind, 0])) as Record<KernelEventKind, number>;
+  private readonly kernelEvents = zeroCounts(kernelEventKinds);
   private readonly summariesByPid = new Map<number, OomSummary>();
   private episode: OomEpisode = {};
   /** A summary whose tail the kernel logged as separate records (an interrupted pr_cont). */
@@ -126,10 +156,51 @@ export class KernelLogTally {
     this.parseErrors++;
   }
 
+  /** The log is read from its start again: a step back in numbering from here on is a replay, not a new boot. */
+  beginRead(): void {
+    this.sequences.beginRead();
+  }
+
+  noteCutRecord(): TallyFinding {
+    this.skipped.cut++;
+    return { kind: 'skipped', reason: 'cut', sequence: this.sequences.current()?.sequence ?? -1 };
+  }
+
+  /** Carries on from a previous run's state, in the same boot. */
+  restore({ facts, newest }: KernelLogState): void {
+    if (newest) this.sequences.restore(newest);
+    this.records = facts.records;
+    this.overruns = facts.overruns;
+    this.parseErrors = facts.parseErrors;
+    Object.assign(this.skipped, facts.skipped);
+    Object.assign(this.sequenceBreaks, facts.sequenceBreaks);
+    Object.assign(this.kernelEvents, facts.kernelEvents);
+    for (const count of facts.killCounts) this.killCounts.set(killKey(count), { ...count });
+    for (const kill of facts.lastKills) this.lastKills.set(kill.vmid, { ...kill });
+  }
+
+  state(): KernelLogState {
+    return { facts: this.facts(), newest: this.sequences.current() };
+  }
+
   add(record: KmsgRecord, context: TallyContext): TallyFinding | undefined {
-    if (record.sequence <= this.lastSequence) return undefined;
-    this.lastSequence = record.sequence;
+    const verdict = this.sequences.check(record);
+    if (verdict === 'seen') return undefined;
+    if (verdict === 'new-boot') {
+      // A report of the old boot left unfinished does not pair with the new boot's kills.
+      this.episode = {};
+      this.openSummary = undefined;
+      this.summariesByPid.clear();
+    }
     this.records++;
+    const finding = this.count(record, context);
+    if (verdict === 'new') return finding;
+    const kind = verdict === 'new-boot' ? 'new_boot' : 'outlier';
+    this.sequenceBreaks[kind]++;
+    return { kind: 'sequence-break', break: kind, sequence: record.sequence, finding };
+  }
+
+  private count(record: KmsgRecord, context: TallyContext): TallyFinding | undefined {
     const fromKernel = record.facility === 0;
     if (fromKernel) {
       // A fragment of a summary whose pr_cont pieces were logged as records of their own, maybe with others between.
@@ -148,8 +219,10 @@ export class KernelLogTally {
       records: this.records,
       overruns: this.overruns,
       parseErrors: this.parseErrors,
+      skipped: { ...this.skipped },
+      sequenceBreaks: { ...this.sequenceBreaks },
       killCounts: [...this.killCounts.values()].map((count) => ({ ...count })),
-      lastKills: [...this.lastKills.values()],
+      lastKills: [...this.lastKills.values()].map((kill) => ({ ...kill })),
       kernelEvents: { ...this.kernelEvents },
     };
   }
@@ -209,11 +282,22 @@ export class KernelLogTally {
     // The rest of an oom.group kill keeps the group's memcg; everything else was about this kill.
     this.episode = { groupMemcg: episode.groupMemcg };
     this.openSummary = undefined;
-    const key = `${kill.vmid}\0${kill.comm}\0${kill.constraint}`;
+    const key = killKey(kill);
     const count = this.killCounts.get(key) ?? { vmid: kill.vmid, comm: kill.comm, constraint: kill.constraint, kills: 0 };
     count.kills++;
     this.killCounts.set(key, count);
     if (kill.vmid !== '' && isQemu(kill, context.vms)) this.lastKills.set(kill.vmid, kill);
     return kill;
   }
+}
+
+/** Follower handlers that feed `tally`; `found` hears what a record or an anomaly said. */
+export function tallyHandlers(tally: KernelLogTally, context: () => TallyContext, found: (finding: TallyFinding | undefined) => void = () => undefined): KmsgHandlers {
+  return {
+    opened: () => tally.beginRead(),
+    record: (record) => found(tally.add(record, context())),
+    malformed: () => tally.noteParseError(),
+    overrun: () => tally.noteOverrun(),
+    cut: () => found(tally.noteCutRecord()),
+  };
 }

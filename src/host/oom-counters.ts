@@ -39,3 +39,12 @@ export async function readCgroupOomKills(paths: HostPaths, cgroupPath: string): 
   }
   return undefined;
 }
+
+/**
+ * This boot's random id (/proc/sys/kernel/random/boot_id, a UUID the kernel draws at boot), or undefined
+ * when the file is missing or holds something else.
+ */
+export async function readBootId(paths: HostPaths): Promise<string | undefined> {
+  const text = (await readOptionalText(procPath(paths, 'sys/kernel/random/boot_id')))?.trim();
+  return text !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text) ? text : undefined;
+}

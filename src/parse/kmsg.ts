@@ -103,9 +103,15 @@ export function parseKmsgRecord(text: string): KmsgRecord | undefined {
 
 export interface KmsgDumpHandlers {
   record(record: KmsgRecord): void;
-  /** A line that is neither a record header nor a continuation line. */
+  /** A line that is neither a record header nor a continuation line (an overlong one cut to `maxKmsgLineLength`). */
   malformed(line: string): void;
 }
+
+/**
+ * A /dev/kmsg line is at most CONSOLE_EXT_LOG_MAX (8 KiB, kernel/printk/printk.c); a longer one is not a
+ * record, and text without newlines (a binary file) must not be held whole.
+ */
+export const maxKmsgLineLength = 64 * 1024;
 
 /**
  * Splits text in the /dev/kmsg format (`cat /dev/kmsg` output, a FIFO, a file being appended to) into
@@ -115,6 +121,8 @@ export interface KmsgDumpHandlers {
  */
 export class KmsgDumpParser {
   private partialLine = '';
+  /** The line being read is over the limit: reported once, the rest of it dropped up to its newline. */
+  private discarding = false;
   private pending: KmsgRecord | undefined;
 
   constructor(private readonly handlers: KmsgDumpHandlers) {}
@@ -122,16 +130,37 @@ export class KmsgDumpParser {
   push(text: string): void {
     let end = text.indexOf('\n');
     if (end === -1) {
-      this.partialLine += text;
+      this.holdPartial(text);
       return;
     }
-    this.line(this.partialLine + text.slice(0, end));
+    this.holdPartial(text.slice(0, end));
+    if (this.discarding) this.discarding = false;
+    else this.line(this.partialLine);
     let start = end + 1;
     while ((end = text.indexOf('\n', start)) !== -1) {
       this.line(text.slice(start, end));
       start = end + 1;
     }
-    this.partialLine = text.slice(start);
+    this.partialLine = '';
+    this.holdPartial(text.slice(start));
+  }
+
+  /** Drops an unfinished last line (a dump that was cut or replaced); true when there was one. */
+  dropPartial(): boolean {
+    const dropped = this.partialLine !== '' || this.discarding;
+    this.partialLine = '';
+    this.discarding = false;
+    return dropped;
+  }
+
+  private holdPartial(text: string): void {
+    if (this.discarding) return;
+    this.partialLine += text;
+    if (this.partialLine.length <= maxKmsgLineLength) return;
+    this.flush();
+    this.handlers.malformed(this.partialLine.slice(0, maxKmsgLineLength));
+    this.partialLine = '';
+    this.discarding = true;
   }
 
   /** Hands on the record still waiting for continuation lines; an unfinished last line stays held. */
@@ -146,6 +175,11 @@ export class KmsgDumpParser {
       return;
     }
     if (line === '') return;
+    if (line.length > maxKmsgLineLength) {
+      this.flush();
+      this.handlers.malformed(line.slice(0, maxKmsgLineLength));
+      return;
+    }
     const record = parseKmsgHeaderLine(line);
     this.flush();
     if (record) this.pending = record;

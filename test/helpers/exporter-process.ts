@@ -18,7 +18,7 @@ afterEach(() => {
 
 /** Runs `src/main.ts serve` on 127.0.0.1 with an ephemeral port and waits (bounded) for it to listen. */
 export async function startExporterProcess(flags: string[], options: SpawnOptions = {}, timeoutMs = 20_000): Promise<ExporterProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/main.ts'), 'serve', '--web.listen-address=127.0.0.1:0', ...flags], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/main.ts'), 'serve', '--web.listen-address=127.0.0.1:0', '--state.file=', ...flags], {
     cwd: repoRoot,
     stdio: ['ignore', 'ignore', 'pipe'],
     ...options,

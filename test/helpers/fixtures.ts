@@ -28,7 +28,8 @@ export const hostTreeFlags = (root: string): string[] => [
 export const fixtureFlags = (host: string): string[] => hostTreeFlags(hostDir(host));
 
 export function configFor(argv: string[]): Config {
-  const result = parseFlags(argv, {});
+  // No state kept unless a test asks: runs on the real /proc would otherwise share the machine's state file.
+  const result = parseFlags(['--state.file=', ...argv], {});
   if (result.kind !== 'config') throw new Error(`not a config: ${result.kind}`);
   return result.config;
 }

@@ -3,6 +3,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { valueFlags } from '../../src/cli/flags.js';
 import { findBinary, repoRoot } from '../helpers/fixtures.js';
 
 const unitFile = path.join(repoRoot, 'packaging/vfio-exporter.service');
@@ -50,5 +51,17 @@ describe('the systemd service', () => {
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/vfio-exporter \$ARGS$/m);
     // Either would hide /dev/kmsg, the source of OOM kills.
     expect(unit).not.toMatch(/^(PrivateDevices|ProtectKernelLogs)=yes/m);
+  });
+
+  it('outlives the OOM kill it reports, yet stays killable; writes only the state directory the default --state.file names', () => {
+    const unit = readFileSync(unitFile, 'utf8');
+    const adjust = Number(/^OOMScoreAdjust=(-?\d+)$/m.exec(unit)?.[1]);
+    expect(adjust).toBeLessThanOrEqual(-500);
+    expect(adjust).toBeGreaterThan(-1000);
+    expect(unit).toMatch(/^ProtectSystem=strict$/m);
+    expect(unit).toMatch(/^StateDirectory=vfio-exporter$/m);
+    expect(unit).toMatch(/^StateDirectoryMode=0700$/m);
+    const stateFlag = valueFlags.find((flag) => flag.name === 'state.file');
+    expect(path.dirname(stateFlag!.defaultValue!)).toBe('/var/lib/vfio-exporter');
   });
 });
