@@ -1,6 +1,7 @@
 import type { IommuFacts } from '../collectors/iommu.js';
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { PciDevice, PciFacts } from '../collectors/pci.js';
+import type { PciHealthDevice, PciHealthFacts } from '../collectors/pci-health.js';
 import type { Snapshot } from '../collectors/types.js';
 import type { Vm } from '../collectors/vm-types.js';
 import { gib, pinnedCommitment, startHeadroom } from './headroom.js';
@@ -152,6 +153,51 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
   return problems;
 }
 
+/** `0000:0a:00.1` → `0000:0a:00`: the functions of one card. */
+const slotOf = (address: string): string => address.replace(/\.[0-7]$/, '');
+
+/** Uncorrectable AER error messages a device sent since it was added (the rules look at the last 15 minutes). */
+export const aerUncorrectable = (device: PciHealthDevice | undefined): number => (device?.aer.nonfatal?.messages ?? 0) + (device?.aer.fatal?.messages ?? 0);
+
+/** As the rules VfioPassthroughDeviceNoReset (slot without any reset method) and VfioPassthroughDeviceAERErrors (since boot). */
+function deviceHealthProblems(vms: readonly Vm[], health: PciHealthFacts): Problem[] {
+  const problems: Problem[] = [];
+  const byAddress = new Map(health.devices.map((device) => [device.address, device]));
+  for (const vm of vms) {
+    for (const { pciAddress, slot } of vm.devices) {
+      const device = byAddress.get(pciAddress);
+      if (!device) continue;
+      const slotKnown = health.devices.filter((each) => slotOf(each.address) === slotOf(pciAddress) && each.resetMethods !== undefined);
+      if (device.resetMethods?.length === 0 && slotKnown.every((each) => each.resetMethods!.length === 0)) {
+        problems.push({
+          alert: 'VfioPassthroughDeviceNoReset',
+          severity: 'warning',
+          vmid: vm.vmid,
+          summary: `${pciAddress}, assigned to ${vmLabel(vm)} as ${slot}, has no reset method (reset_method), nor has any other function of its slot: VFIO cannot reset it between VM runs, so a reboot or a second start of the VM gets the device as the guest left it and can hang.`,
+          fix: `Restart the VM only with a host reboot in between, or move the card to a slot where it is alone behind its bridge (gives it "bus"); for AMD GPUs load vendor-reset and echo device_specific > /sys/bus/pci/devices/${pciAddress}/reset_method. If the methods were disabled by hand: echo default > /sys/bus/pci/devices/${pciAddress}/reset_method`,
+          runbook: runbook('VfioPassthroughDeviceNoReset'),
+          blocksStart: false,
+        });
+      }
+      for (const reporter of [device, device.parent === undefined ? undefined : byAddress.get(device.parent)]) {
+        const errors = aerUncorrectable(reporter);
+        if (!reporter || errors === 0) continue;
+        const where = reporter === device ? pciAddress : `${reporter.address}, the port ${pciAddress} sits behind,`;
+        problems.push({
+          alert: 'VfioPassthroughDeviceAERErrors',
+          severity: 'info',
+          vmid: vm.vmid,
+          summary: `${where} counted ${errors} uncorrectable PCIe error(s) (AER non-fatal or fatal) since it was added; ${pciAddress} is assigned to ${vmLabel(vm)} as ${slot}. The alert fires while new ones come.`,
+          fix: `Read which: grep . /sys/bus/pci/devices/${reporter.address}/aer_dev_{nonfatal,fatal}; journalctl -k | grep -i AER. Reseat the card or riser, try another slot, or lower the slot's link speed in the firmware.`,
+          runbook: runbook('VfioPassthroughDeviceAERErrors'),
+          blocksStart: false,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
 /** As the rule vfio:vm_oom_kills_recent: a VM's kill counts as recent for 15 minutes. */
 export const recentKillSeconds = 900;
 
@@ -191,11 +237,12 @@ const severityOrder: Record<Severity, number> = { critical: 0, warning: 1, info:
 
 /** Every problem on the host, most severe first. */
 export function findProblems({ snapshot, reserveBytes }: ProblemInputs): Problem[] {
-  const { vm, memory, pci, iommu } = snapshot.facts;
+  const { vm, memory, pci, iommu, pci_health } = snapshot.facts;
   const vms = vm?.vms ?? [];
   return [
     ...(memory ? memoryProblems(vms, memory, reserveBytes) : []),
     ...(pci ? deviceProblems(vms, pci, iommu) : []),
+    ...(pci_health ? deviceHealthProblems(vms, pci_health) : []),
     ...oomProblems(snapshot, vms),
     ...collectorProblems(snapshot),
   ].sort((a, b) => severityOrder[a.severity] - severityOrder[b.severity]);
