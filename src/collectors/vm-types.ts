@@ -66,6 +66,8 @@ export interface Vm {
 
 export interface VmFacts {
   vms: Vm[];
+  /** This host's Proxmox node name (`/etc/pve/local`), when it has Proxmox VMs. */
+  proxmoxNode?: string | undefined;
 }
 
 declare module './types.js' {
