@@ -5,17 +5,18 @@ import { scrapeWithLog, seriesLines, sysDevice } from './helpers/fixtures.js';
 import { copyHost } from './helpers/tmp-host.js';
 
 describe('pci and iommu collectors on bad input', () => {
-  it('a missing sysfs root: pci, pci_health and iommu report failure with one line each, the exporter keeps serving', async () => {
+  it('a missing sysfs root: pci, pci_health, boot_binding and iommu report failure with one line each, the exporter keeps serving', async () => {
     const { flags } = copyHost('suprox');
     const { text, errors } = await scrapeWithLog([...flags, '--path.sysfs=/nonexistent/sys']);
     expect(text).toContain('vfio_collector_success{collector="pci"} 0');
     expect(text).toContain('vfio_collector_success{collector="iommu"} 0');
     expect(text).toContain('vfio_collector_success{collector="pci_health"} 0');
+    expect(text).toContain('vfio_collector_success{collector="boot_binding"} 0');
     expect(seriesLines(text, 'vfio_pci_device_info')).toEqual([]);
     // A wrong path must not read as "IOMMU disabled".
     expect(seriesLines(text, 'vfio_iommu_enabled')).toEqual([]);
     expect(text).toContain('vfio_exporter_build_info');
-    expect(errors).toHaveLength(3);
+    expect(errors).toHaveLength(4);
     expect(errors.join('\n')).toContain('/nonexistent/sys/bus/pci/devices');
   });
 

@@ -1,3 +1,4 @@
+import { bootBindingCollector } from './boot-binding.js';
 import { hostCollector } from './host.js';
 import { iommuCollector } from './iommu.js';
 import { memoryCollector } from './memory.js';
@@ -8,4 +9,4 @@ import type { AnyCollectorDefinition } from './types.js';
 import { vmCollector } from './vm.js';
 
 /** Every collector, in the order their series appear on /metrics. */
-export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, pciHealthCollector, iommuCollector, memoryCollector, vmCollector, oomCollector, hostCollector];
+export const allCollectors: readonly AnyCollectorDefinition[] = [pciCollector, pciHealthCollector, bootBindingCollector, iommuCollector, memoryCollector, vmCollector, oomCollector, hostCollector];

@@ -1,10 +1,8 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { errorMessage, isMissing, readOptionalKernelFileSync } from '../host/fs.js';
+import { readOptionalKernelFileSync } from '../host/fs.js';
 import { procPath } from '../host/paths.js';
-import { readPciBus } from '../host/pci-bus.js';
 import { aerSeverities, readPciHealth, type PciHealthRead } from '../host/sysfs-pci-health.js';
-import { pciDevicesDir } from '../host/sysfs-pci.js';
 import { kernelHasResetMethod } from '../parse/pci-health.js';
+import { readEachPciDevice } from './each-pci-device.js';
 import type { CollectorDefinition } from './types.js';
 
 export interface PciHealthDevice extends Omit<PciHealthRead, 'virtfns'> {
@@ -23,8 +21,6 @@ declare module './types.js' {
   }
 }
 
-const devicesPerTurn = 256;
-
 export const pciHealthCollector: CollectorDefinition<'pci_health'> = {
   name: 'pci_health',
   description: 'PCI device reset methods, PCIe AER error counters, SR-IOV functions and upstream bridges',
@@ -32,25 +28,14 @@ export const pciHealthCollector: CollectorDefinition<'pci_health'> = {
   create(_settings, log) {
     return {
       async collect(context) {
-        const { paths } = context;
-        const errors: string[] = [];
-        const release = readOptionalKernelFileSync(procPath(paths, 'sys/kernel/osrelease'));
+        const release = readOptionalKernelFileSync(procPath(context.paths, 'sys/kernel/osrelease'));
         const hasResetMethod = release === undefined ? undefined : kernelHasResetMethod(release);
-        const bus = await readPciBus(paths, context);
-        const busDir = pciDevicesDir(paths);
-        const devices: PciHealthDevice[] = [];
         const vfIndexes = new Map<string, number>();
-        for (const [position, { address }] of bus.devices.entries()) {
-          if (position > 0 && position % devicesPerTurn === 0) await yieldToEventLoop();
-          try {
-            const { virtfns, ...read } = readPciHealth(`${busDir}/${address}`, hasResetMethod);
-            for (const { index, address: vf } of virtfns) vfIndexes.set(vf, index);
-            devices.push({ address, ...read, vfIndex: undefined });
-          } catch (error) {
-            if (isMissing(error)) log.debug('PCI device vanished during sample', { collector: 'pci_health', device: address });
-            else errors.push(`${address}: ${errorMessage(error)}`);
-          }
-        }
+        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, (busEntry, address): PciHealthDevice => {
+          const { virtfns, ...read } = readPciHealth(busEntry, hasResetMethod);
+          for (const { index, address: vf } of virtfns) vfIndexes.set(vf, index);
+          return { address, ...read, vfIndex: undefined };
+        });
         for (const device of devices) if (device.physfn !== undefined) device.vfIndex = vfIndexes.get(device.address);
         return { facts: { devices }, errors };
       },
