@@ -1,31 +1,23 @@
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
+import { scrapeWithLog, seriesLines, sysDevice } from './helpers/fixtures.js';
 import { copyHost } from './helpers/tmp-host.js';
 
-const sysDevice = (root: string, address: string): string => path.join(root, 'sys/bus/pci/devices', address);
-
-async function scrapeWithLog(flags: string[]) {
-  const { log, lines } = memoryLogger();
-  const { app } = await sampledApp(flags, log);
-  const { text } = await request(app).get('/metrics').expect(200);
-  return { text, errors: lines.filter((line) => line.startsWith('error')) };
-}
-
 describe('pci and iommu collectors on bad input', () => {
-  it('a missing sysfs root: pci, iommu and disks report failure with one line each, the exporter keeps serving', async () => {
+  it('a missing sysfs root: pci, pci_health, boot_binding, iommu and disks report failure with one line each, the exporter keeps serving', async () => {
     const { flags } = copyHost('suprox');
     const { text, errors } = await scrapeWithLog([...flags, '--path.sysfs=/nonexistent/sys']);
     expect(text).toContain('vfio_collector_success{collector="pci"} 0');
     expect(text).toContain('vfio_collector_success{collector="iommu"} 0');
     expect(text).toContain('vfio_collector_success{collector="disks"} 0');
+    expect(text).toContain('vfio_collector_success{collector="pci_health"} 0');
+    expect(text).toContain('vfio_collector_success{collector="boot_binding"} 0');
     expect(seriesLines(text, 'vfio_pci_device_info')).toEqual([]);
     // A wrong path must not read as "IOMMU disabled".
     expect(seriesLines(text, 'vfio_iommu_enabled')).toEqual([]);
     expect(text).toContain('vfio_exporter_build_info');
-    expect(errors).toHaveLength(3);
+    expect(errors).toHaveLength(5);
     expect(errors.join('\n')).toContain('/nonexistent/sys/bus/pci/devices');
     expect(errors.filter((line) => line.includes('"collector":"disks"'))).toHaveLength(1);
   });

@@ -23,4 +23,10 @@ describe('README', () => {
     const undocumented = [...names].filter((name) => !readme.includes(`\`${name}\``));
     expect(undocumented).toEqual([]);
   });
+
+  it('shows the join with prometheus-pve-exporter that its promtool test checks', () => {
+    const test = readFileSync(path.join(repoRoot, 'alerts/tests/pve-exporter-join.yml'), 'utf8');
+    const expr = /- expr: \|\n((?: {10}.*\n)+)/.exec(test)![1]!.replace(/^ {10}/gm, '');
+    expect(readme).toContain(`\`\`\`promql\n${expr}\`\`\``);
+  });
 });

@@ -27,7 +27,7 @@ describe('vm collector on bad Proxmox configs', () => {
     const file = path.join(configDir(root), '101.conf');
     writeFileSync(file, 'name: truenas\nmemory: 16384\nhostpci0 0000:00:17.0,pcie=1\nonboot: 1\n');
     const { text, lines } = await scrapeWithLog(flags);
-    expect(text).toContain('vfio_vm_info{vmid="101",name="truenas",source="proxmox"} 1');
+    expect(text).toContain('vfio_vm_info{vmid="101",name="truenas",source="proxmox",id="qemu/101",node="suprox"} 1');
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="101"} ${16 * GiB}`);
     expect(text).toContain('vfio_vm_start_on_boot{vmid="101"} 1');
     expect(text).toContain('vfio_vm_config_parse_errors{vmid="101"} 1');
@@ -65,7 +65,7 @@ describe('vm collector on bad Proxmox configs', () => {
     writeFileSync(path.join(configDir(root), '105.conf'), '#' + 'x'.repeat(2 * 1024 * 1024) + '\nmemory: 1024\n');
     const { text, lines } = await scrapeWithLog(flags);
     for (const vmid of ['104', '105']) {
-      expect(text).toContain(`vfio_vm_info{vmid="${vmid}",name="",source="proxmox"} 1`);
+      expect(text).toContain(`vfio_vm_info{vmid="${vmid}",name="",source="proxmox",id="qemu/${vmid}",node="suprox"} 1`);
       expect(text).toContain(`vfio_vm_config_parse_errors{vmid="${vmid}"} 1`);
       expect(text).toContain(`vfio_vm_running{vmid="${vmid}"} 0`);
       expect(text).not.toMatch(new RegExp(`vfio_vm_(start_on_boot|passthrough_devices|balloon_enabled|memory_\\w+)\\{vmid="${vmid}"`));
@@ -118,7 +118,7 @@ describe('vm collector on pid files and processes', () => {
     rmSync(path.join(configDir(root), '300.conf'));
     const { text } = await scrapeWithLog(flags);
     expect(text).toContain('vfio_vm_running{vmid="100"} 0');
-    expect(text).toContain('vfio_vm_info{vmid="300",name="vm300",source="qemu"} 1');
+    expect(text).toContain('vfio_vm_info{vmid="300",name="vm300",source="qemu",id="",node=""} 1');
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="300"} ${GiB}`);
     expect(seriesLines(text, 'vfio_vm_qmp_up')).toEqual([]);
   });
@@ -139,7 +139,7 @@ describe('vm collector on pid files and processes', () => {
     mkdirSync(path.join(root, 'root/etc/libvirt/qemu'), { recursive: true });
     writeFileSync(path.join(root, 'root/etc/libvirt/qemu/100.xml'), "<domain type='kvm'><name>100</name><memory unit='GiB'>64</memory></domain>\n");
     const { text, lines } = await scrapeWithLog(flags);
-    expect(seriesLines(text, 'vfio_vm_info').filter((line) => line.includes('"100"'))).toEqual(['vfio_vm_info{vmid="100",name="pihole",source="proxmox"} 1']);
+    expect(seriesLines(text, 'vfio_vm_info').filter((line) => line.includes('"100"'))).toEqual(['vfio_vm_info{vmid="100",name="pihole",source="proxmox",id="qemu/100",node="suprox"} 1']);
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="100"} ${2 * GiB}`);
     expect(text).toContain('vfio_collector_success{collector="vm"} 0');
     expect(lines.some((line) => line.includes('libvirt VM \\"100\\" has the id of a VM already reported'))).toBe(true);

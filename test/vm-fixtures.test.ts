@@ -18,7 +18,7 @@ describe('vm collector on the seed host (suprox)', async () => {
   const { text } = await scrape('suprox');
 
   it('reports VM 101 as the seed describes it: 16 GiB, ballooning on with an 8 GiB floor, the SATA controller, on boot', () => {
-    expect(text).toContain('vfio_vm_info{vmid="101",name="truenas",source="proxmox"} 1');
+    expect(text).toContain('vfio_vm_info{vmid="101",name="truenas",source="proxmox",id="qemu/101",node="suprox"} 1');
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="101"} ${16 * GiB}`);
     expect(text).toContain('vfio_vm_balloon_enabled{vmid="101"} 1');
     expect(text).toContain(`vfio_vm_memory_balloon_min_bytes{vmid="101"} ${8 * GiB}`);
@@ -50,7 +50,7 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
 
   it('reports VM 101 at 12 GiB with ballooning off, running with the guest RAM locked', () => {
     expect(vmSeries(text, '101')).toEqual([
-      'vfio_vm_info{vmid="101",name="truenas",source="proxmox"} 1',
+      'vfio_vm_info{vmid="101",name="truenas",source="proxmox",id="qemu/101",node="suprox"} 1',
       'vfio_vm_running{vmid="101"} 1',
       'vfio_vm_template{vmid="101"} 0',
       'vfio_vm_start_on_boot{vmid="101"} 1',
@@ -75,7 +75,7 @@ describe('vm collector on a libvirt host passing a GPU through (libvirt-gpu)', a
   const { text } = await scrape('libvirt-gpu');
 
   it('reports the running domain from its status XML and QEMU process: GPU and HDMI audio, 1G hugepages, no balloon', () => {
-    expect(text).toContain('vfio_vm_info{vmid="win10-gaming",name="win10-gaming",source="libvirt"} 1');
+    expect(text).toContain('vfio_vm_info{vmid="win10-gaming",name="win10-gaming",source="libvirt",id="",node=""} 1');
     expect(text).toContain('vfio_vm_running{vmid="win10-gaming"} 1');
     expect(text).toContain('vfio_vm_pci_device_info{vmid="win10-gaming",pci_address="0000:01:00.0",slot="hostdev0"} 1');
     expect(text).toContain('vfio_vm_pci_device_info{vmid="win10-gaming",pci_address="0000:01:00.1",slot="hostdev1"} 1');
@@ -91,7 +91,7 @@ describe('vm collector on a libvirt host passing a GPU through (libvirt-gpu)', a
   it('reports the stopped autostart domain from its defined XML', () => {
     expect(vmSeries(text, 'ubuntu-server').sort()).toEqual(
       [
-        'vfio_vm_info{vmid="ubuntu-server",name="ubuntu-server",source="libvirt"} 1',
+        'vfio_vm_info{vmid="ubuntu-server",name="ubuntu-server",source="libvirt",id="",node=""} 1',
         'vfio_vm_running{vmid="ubuntu-server"} 0',
         'vfio_vm_start_on_boot{vmid="ubuntu-server"} 1',
         'vfio_vm_template{vmid="ubuntu-server"} 0',
@@ -105,7 +105,7 @@ describe('vm collector on a libvirt host passing a GPU through (libvirt-gpu)', a
   });
 
   it('reports a QEMU started by hand as source qemu, without a cgroup figure from its login session', () => {
-    expect(text).toContain('vfio_vm_info{vmid="scratch",name="scratch",source="qemu"} 1');
+    expect(text).toContain('vfio_vm_info{vmid="scratch",name="scratch",source="qemu",id="",node=""} 1');
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="scratch"} ${2 * GiB}`);
     expect(text).toContain('vfio_vm_balloon_enabled{vmid="scratch"} 1');
     expect(vmSeries(text, 'scratch').filter((line) => /cgroup|config_parse|balloon_min/.test(line))).toEqual([]);
@@ -122,10 +122,10 @@ describe('vm collector on a Proxmox cluster node (pve-cluster, node pve1)', asyn
 
   it("reports only this node's VMs, not pve2's", () => {
     expect(seriesLines(text, 'vfio_vm_info')).toEqual([
-      'vfio_vm_info{vmid="102",name="win11",source="proxmox"} 1',
-      'vfio_vm_info{vmid="105",name="opnsense",source="proxmox"} 1',
-      'vfio_vm_info{vmid="106",name="k8s-worker",source="proxmox"} 1',
-      'vfio_vm_info{vmid="9000",name="win11-template",source="proxmox"} 1',
+      'vfio_vm_info{vmid="102",name="win11",source="proxmox",id="qemu/102",node="pve1"} 1',
+      'vfio_vm_info{vmid="105",name="opnsense",source="proxmox",id="qemu/105",node="pve1"} 1',
+      'vfio_vm_info{vmid="106",name="k8s-worker",source="proxmox",id="qemu/106",node="pve1"} 1',
+      'vfio_vm_info{vmid="9000",name="win11-template",source="proxmox",id="qemu/9000",node="pve1"} 1',
     ]);
   });
 

@@ -86,7 +86,7 @@ describe('vm collector against a real QEMU', () => {
     const vm = sample.snapshot.facts.vm!.vms.find((candidate) => candidate.vmid === vmid)!;
     const text = sample.text;
 
-    expect(text).toContain(`vfio_vm_info{vmid="${vmid}",name="probe",source="proxmox"} 1`);
+    expect(text).toContain(`vfio_vm_info{vmid="${vmid}",name="probe",source="proxmox",id="qemu/${vmid}",node="probe"} 1`);
     expect(text).toContain(`vfio_vm_running{vmid="${vmid}"} 1`);
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="${vmid}"} ${256 * MiB}`);
     expect(text).toContain(`vfio_vm_qmp_up{vmid="${vmid}"} 1`);

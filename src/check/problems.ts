@@ -2,6 +2,8 @@ import type { BlockUser, DiskFacts } from '../collectors/disks.js';
 import type { IommuFacts } from '../collectors/iommu.js';
 import type { HostMemoryFacts } from '../collectors/memory.js';
 import type { PciDevice, PciFacts } from '../collectors/pci.js';
+import type { PciHealthDevice, PciHealthFacts } from '../collectors/pci-health.js';
+import { isHostModule, type BootBindingDevice, type BootBindingFacts } from '../collectors/boot-binding.js';
 import type { Snapshot } from '../collectors/types.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 import { gib, passthroughRisk, pinnedCommitment, startHeadroom } from './headroom.js';
@@ -240,6 +242,99 @@ function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | unde
   return problems;
 }
 
+/** `0000:0a:00.1` → `0000:0a:00`: the functions of one card. */
+const slotOf = (address: string): string => address.replace(/\.[0-7]$/, '');
+
+/** Uncorrectable AER error messages a device sent since it was added (the rules look at the last 15 minutes). */
+export const aerUncorrectable = (device: PciHealthDevice | undefined): number => (device?.aer.nonfatal?.messages ?? 0) + (device?.aer.fatal?.messages ?? 0);
+
+/** As the rules VfioPassthroughDeviceNoReset (slot without any reset method) and VfioPassthroughDeviceAERErrors (since boot). */
+function deviceHealthProblems(vms: readonly Vm[], health: PciHealthFacts): Problem[] {
+  const problems: Problem[] = [];
+  const byAddress = new Map(health.devices.map((device) => [device.address, device]));
+  for (const vm of vms) {
+    for (const { pciAddress, slot } of vm.devices) {
+      const device = byAddress.get(pciAddress);
+      if (!device) continue;
+      const slotKnown = health.devices.filter((each) => slotOf(each.address) === slotOf(pciAddress) && each.resetMethods !== undefined);
+      if (device.resetMethods?.length === 0 && slotKnown.every((each) => each.resetMethods!.length === 0)) {
+        problems.push({
+          alert: 'VfioPassthroughDeviceNoReset',
+          severity: 'warning',
+          vmid: vm.vmid,
+          summary: `${pciAddress}, assigned to ${vmLabel(vm)} as ${slot}, has no reset method (reset_method), nor has any other function of its slot: VFIO cannot reset it between VM runs, so a reboot or a second start of the VM gets the device as the guest left it and can hang.`,
+          fix: `Restart the VM only with a host reboot in between, or move the card to a slot where it is alone behind its bridge (gives it "bus"); for AMD GPUs load vendor-reset and echo device_specific > /sys/bus/pci/devices/${pciAddress}/reset_method. If the methods were disabled by hand: echo default > /sys/bus/pci/devices/${pciAddress}/reset_method`,
+          runbook: runbook('VfioPassthroughDeviceNoReset'),
+          blocksStart: false,
+        });
+      }
+      for (const reporter of [device, device.parent === undefined ? undefined : byAddress.get(device.parent)]) {
+        const errors = aerUncorrectable(reporter);
+        if (!reporter || errors === 0) continue;
+        const where = reporter === device ? pciAddress : `${reporter.address}, the port ${pciAddress} sits behind,`;
+        problems.push({
+          alert: 'VfioPassthroughDeviceAERErrors',
+          severity: 'info',
+          vmid: vm.vmid,
+          summary: `${where} counted ${errors} uncorrectable PCIe error(s) (AER non-fatal or fatal) since it was added; ${pciAddress} is assigned to ${vmLabel(vm)} as ${slot}. The alert fires while new ones come.`,
+          fix: `Read which: grep . /sys/bus/pci/devices/${reporter.address}/aer_dev_{nonfatal,fatal}; journalctl -k | grep -i AER. Reseat the card or riser, try another slot, or lower the slot's link speed in the firmware.`,
+          runbook: runbook('VfioPassthroughDeviceAERErrors'),
+          blocksStart: false,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+const hex4 = (value: number): string => value.toString(16).padStart(4, '0');
+
+/** The modprobe.d and initramfs lines that make vfio-pci claim `device` at boot, and the commands that apply them. */
+function bootReservationFix(device: BootBindingDevice, boot: BootBindingFacts): string {
+  const { vendor, device: deviceId, subvendor, subdevice } = device.ids;
+  const sameIds = boot.devices.filter((other) => other.address !== device.address && other.ids.vendor === vendor && other.ids.device === deviceId);
+  const sameSubsystem = sameIds.filter((other) => other.ids.subvendor === subvendor && other.ids.subdevice === subdevice);
+  const lines: string[] = [];
+  if (device.vfioIds.length === 0) {
+    if (sameSubsystem.length > 0) {
+      const others = sameSubsystem.map((other) => other.address).join(', ');
+      return `${others} has the same ids, so vfio-pci ids= would take it too: bind this one by address instead, in /etc/udev/rules.d/99-vfio.rules: ACTION=="add", SUBSYSTEM=="pci", KERNEL=="${device.address}", ATTR{driver_override}="vfio-pci" (set before udev loads ${(device.modules ?? []).join(', ')}), and "vfio-pci" in /etc/modules-load.d/vfio.conf; then update-initramfs -u -k all; reboot`;
+    }
+    // The subsystem ids tell this device from another with the same vendor:device.
+    lines.push(`options vfio-pci ids=${hex4(vendor)}:${hex4(deviceId)}${sameIds.length > 0 ? `:${hex4(subvendor)}:${hex4(subdevice)}` : ''}`);
+  }
+  for (const module of (device.modules ?? []).filter((name) => isHostModule(name) && !device.heldBack.includes(name))) lines.push(`softdep ${module} pre: vfio-pci`);
+  const steps = [`add to /etc/modprobe.d/vfio.conf: ${lines.map((line) => `"${line}"`).join(', ')}`];
+  if (boot.vfioInInitramfs === false) steps.push('add "vfio_pci" (after "vfio" and "vfio_iommu_type1") to /etc/initramfs-tools/modules');
+  steps.push('update-initramfs -u -k all; reboot');
+  return steps.join('; ');
+}
+
+/** As the rule VfioPassthroughDeviceNotReservedAtBoot. */
+function bootBindingProblems(vms: readonly Vm[], boot: BootBindingFacts): Problem[] {
+  const byAddress = new Map(boot.devices.map((device) => [device.address, device]));
+  return vms
+    .filter((vm) => vm.startOnBoot && !vm.configUnreadable)
+    .flatMap((vm) =>
+      vm.devices.flatMap(({ pciAddress, slot }) => {
+        const device = byAddress.get(pciAddress);
+        const hostModules = (device?.modules ?? []).filter(isHostModule);
+        if (!device || device.reserved !== false || hostModules.length === 0) return [];
+        return [
+          {
+            alert: 'VfioPassthroughDeviceNotReservedAtBoot',
+            severity: 'warning' as const,
+            vmid: vm.vmid,
+            summary: `${pciAddress}, assigned to ${vmLabel(vm)} as ${slot} and started on boot, is claimed at boot by ${hostModules.join(', ')} before vfio-pci: nothing reserves it${device.vfioIds.length > 0 ? ` (vfio-pci ids=${device.vfioIds.map((each) => each.id).join(',')} covers it, but ${hostModules.filter((name) => !device.heldBack.includes(name)).join(', ')} is not held back)` : ''}.`,
+            fix: bootReservationFix(device, boot),
+            runbook: runbook('VfioPassthroughDeviceNotReservedAtBoot'),
+            blocksStart: false,
+          },
+        ];
+      }),
+    );
+}
+
 /** As the rule vfio:vm_oom_kills_recent: a VM's kill counts as recent for 15 minutes. */
 export const recentKillSeconds = 900;
 
@@ -279,12 +374,14 @@ const severityOrder: Record<Severity, number> = { critical: 0, warning: 1, info:
 
 /** Every problem on the host, most severe first. */
 export function findProblems({ snapshot, reserveBytes }: ProblemInputs): Problem[] {
-  const { vm, memory, pci, iommu, disks } = snapshot.facts;
+  const { vm, memory, pci, iommu, disks, pci_health, boot_binding } = snapshot.facts;
   const vms = vm?.vms ?? [];
   return [
     ...(memory ? memoryProblems(vms, memory, reserveBytes) : []),
     ...(pci ? deviceProblems(vms, pci, iommu) : []),
     ...(disks ? diskProblems(vms, disks, pci) : []),
+    ...(pci_health ? deviceHealthProblems(vms, pci_health) : []),
+    ...(boot_binding ? bootBindingProblems(vms, boot_binding) : []),
     ...oomProblems(snapshot, vms),
     ...collectorProblems(snapshot),
   ].sort((a, b) => severityOrder[a.severity] - severityOrder[b.severity]);

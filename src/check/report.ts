@@ -3,7 +3,7 @@ import { isVfioDriver } from '../collectors/pci.js';
 import type { Snapshot } from '../collectors/types.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 import { gib, headroomTrend, hostHeadroomBytes, passthroughRisk, reclaimableArcBytes, startHeadroom, type HeadroomTrend, type StartHeadroom } from './headroom.js';
-import { findProblems, type Problem } from './problems.js';
+import { aerUncorrectable, findProblems, type Problem } from './problems.js';
 
 export interface DeviceRow {
   address: string;
@@ -18,6 +18,13 @@ export interface DeviceRow {
   vfioBound: boolean;
   iommuGroup: string | null;
   assignedTo: string[];
+  /** Reset methods in the kernel's order; empty: none; null: unknown (kernel before 5.15, or not read). */
+  resetMethods: string[] | null;
+  /** AER non-fatal + fatal error messages since the device was added; null without AER. */
+  aerUncorrectableErrors: number | null;
+  sriov: { totalVfs: number; numVfs: number } | null;
+  /** A virtual function's physical function. */
+  physfn: string | null;
 }
 
 export interface GroupRow {
@@ -184,7 +191,8 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
 
 /** The whole host as `check`, `check --json` and the status page show it. */
 export function buildReport(snapshot: Snapshot, options: { reserveBytes: number; vmid: string | undefined }): CheckReport {
-  const { pci, iommu, memory, vm, disks } = snapshot.facts;
+  const { pci, iommu, memory, vm, disks, pci_health } = snapshot.facts;
+  const health = new Map((pci_health?.devices ?? []).map((device) => [device.address, device]));
   const vms = vm?.vms ?? [];
   const problems = findProblems({ snapshot, reserveBytes: options.reserveBytes });
   const assigned = new Map<string, string[]>();
@@ -195,7 +203,9 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
     verdict: options.vmid === undefined ? null : judgeStart(snapshot, problems, options.vmid, options.reserveBytes),
     memory: memory ? memoryRow(memory, options.reserveBytes) : null,
     vms: vms.map((each) => vmRow(each, vms, memory, options.reserveBytes)),
-    devices: (pci?.devices ?? []).map((device) => ({
+    devices: (pci?.devices ?? []).map((device) => {
+      const deviceHealth = health.get(device.address);
+      return {
       address: device.address,
       ids: `${device.vendorId.slice(2)}:${device.deviceId.slice(2)}`,
       vendorName: device.vendorName,
@@ -208,7 +218,12 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
       vfioBound: device.vfioBound,
       iommuGroup: device.iommuGroup ?? null,
       assignedTo: assigned.get(device.address) ?? [],
-    })),
+      resetMethods: deviceHealth?.resetMethods ?? null,
+      aerUncorrectableErrors: deviceHealth?.aer.nonfatal || deviceHealth?.aer.fatal ? aerUncorrectable(deviceHealth) : null,
+      sriov: deviceHealth?.sriov ?? null,
+      physfn: deviceHealth?.physfn ?? null,
+      };
+    }),
     groups: (iommu?.groups ?? []).map((group) => ({
       id: group.id,
       viable: group.blocking.length === 0,

@@ -1,5 +1,5 @@
 import { describeTrend, gib } from './headroom.js';
-import { describeBlockUse, type CheckReport, type VmRow } from './report.js';
+import { describeBlockUse, type CheckReport, type DeviceRow, type VmRow } from './report.js';
 
 const shortAddress = (address: string): string => address.replace(/^0000:/, '');
 
@@ -13,6 +13,16 @@ const vmMemory = (vm: VmRow): string => {
   if (vm.startHeadroom) parts.push(`start headroom ${gib(vm.startHeadroom.headroomBytes)}`);
   if (vm.passthroughRisk) parts.push(`leaves ${gib(vm.passthroughRisk.floorHeadroomBytes)} at its floor for passthrough VM ${vm.passthroughRisk.atRisk.join(', ')}`);
   return parts.join(', ');
+};
+
+/** Reset, SR-IOV and AER facts of a device, for a second detail line; undefined when there are none. */
+const deviceHealth = (device: DeviceRow): string | undefined => {
+  const parts: string[] = [];
+  if (device.resetMethods !== null) parts.push(`reset: ${device.resetMethods.length > 0 ? device.resetMethods.join(' ') : 'none'}`);
+  if (device.sriov) parts.push(`SR-IOV: ${device.sriov.numVfs} of ${device.sriov.totalVfs} VFs enabled`);
+  if (device.physfn) parts.push(`VF of ${shortAddress(device.physfn)}`);
+  if (device.aerUncorrectableErrors !== null) parts.push(`AER uncorrectable errors since boot: ${device.aerUncorrectableErrors}`);
+  return parts.length > 0 ? parts.join(', ') : undefined;
 };
 
 /** The human report: problems first, then what lspci -nnk, the IOMMU group listing and the VM configs would show. */
@@ -56,6 +66,8 @@ export function renderText(report: CheckReport): string {
     if (device.iommuGroup !== null) details.push(`IOMMU group ${device.iommuGroup}`);
     if (device.assignedTo.length > 0) details.push(`assigned to VM ${device.assignedTo.join(', ')}`);
     lines.push(`\t${details.join(', ')}`);
+    const health = deviceHealth(device);
+    if (health) lines.push(`\t${health}`);
   }
   lines.push('', report.groups.length === 0 ? 'IOMMU groups: none (IOMMU off)' : `IOMMU groups (${report.groups.length}):`);
   for (const group of report.groups) {

@@ -158,12 +158,17 @@ export interface ProxmoxContext {
   presentAddresses: readonly string[];
 }
 
-/** This node's Proxmox VMs. One unreadable config is an error for that VM only. */
-export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonly string[], log: Logger, memo: ProblemMemo): Promise<ConfigRead> {
+/** This node's Proxmox VMs, and the node's name. One unreadable config is an error for that VM only. */
+export async function readProxmoxVms(
+  paths: HostPaths,
+  presentAddresses: readonly string[],
+  log: Logger,
+  memo: ProblemMemo,
+): Promise<ConfigRead & { node: string | undefined }> {
   const vmids = await listPveVmids(paths);
   const errors: string[] = [];
   const vms: ConfiguredVm[] = [];
-  if (vmids.length === 0) return { vms, errors };
+  if (vmids.length === 0) return { vms, errors, node: undefined };
   const node = await pveNodeName(paths);
   let mappings: ParsedPciMappings['mappings'] = new Map();
   try {
@@ -200,7 +205,7 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
       vms.push({ vm: emptyVm(vmid, 'proxmox'), pidFile, statusPid: undefined });
     }
   });
-  return { vms, errors };
+  return { vms, errors, node };
 }
 
 export function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['vm'] {

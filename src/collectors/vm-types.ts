@@ -86,6 +86,8 @@ export const passthroughDeviceCount = (vm: Pick<Vm, 'devices' | 'mdevs'>): numbe
 
 export interface VmFacts {
   vms: Vm[];
+  /** This host's Proxmox node name (`/etc/pve/local`), when it has Proxmox VMs. */
+  proxmoxNode?: string | undefined;
 }
 
 declare module './types.js' {

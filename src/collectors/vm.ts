@@ -199,11 +199,11 @@ export const vmCollector: CollectorDefinition<'vm'> = {
           attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running ? withQmp(vm, await query(vm)) : vm)),
         );
         for (const vm of vms) logQmp(log, vm, previous?.facts.vm);
-        return { facts: { vms: vms.sort(byVmid) }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
+        return { facts: { vms: vms.sort(byVmid), proxmoxNode: proxmox.node }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
       },
     };
   },
-  render({ vms }, sink) {
+  render({ vms, proxmoxNode }, sink) {
     const bool = (value: boolean): number => (value ? 1 : 0);
     // An unreadable config says nothing about boot, devices or balloon: no 0 that would read as a fact.
     const fromConfig = <T>(vm: Vm, value: T): T | undefined => (vm.configUnreadable ? undefined : value);
@@ -215,8 +215,12 @@ export const vmCollector: CollectorDefinition<'vm'> = {
         if (sample !== undefined) gauge({ vmid: vm.vmid }, sample);
       }
     };
-    const info = sink.gauge('vfio_vm_info', 'VM known from a config or a running QEMU process; value is always 1.', ['vmid', 'name', 'source']);
-    for (const vm of vms) info({ vmid: vm.vmid, name: vm.name, source: vm.source }, 1);
+    const info = sink.gauge('vfio_vm_info', 'VM known from a config or a running QEMU process; value is always 1.', ['vmid', 'name', 'source', 'id', 'node']);
+    // `id` and `node` as prometheus-pve-exporter labels its guests (`qemu/<vmid>`, the node name), so queries can join on them.
+    for (const vm of vms) {
+      const proxmox = vm.source === 'proxmox';
+      info({ vmid: vm.vmid, name: vm.name, source: vm.source, id: proxmox ? `qemu/${vm.vmid}` : '', node: proxmox ? (proxmoxNode ?? '') : '' }, 1);
+    }
     perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => bool(vm.running));
     perVm('vfio_vm_template', '1 when the VM is a Proxmox template, which never starts as configured.', (vm) => fromConfig(vm, bool(vm.template)));
     perVm('vfio_vm_start_on_boot', '1 when the VM starts with the host (Proxmox onboot, libvirt autostart).', (vm) => fromConfig(vm, bool(vm.startOnBoot)));

@@ -1,6 +1,7 @@
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { parseProcCgroup, vmScopePath } from '../parse/proc-cgroup.js';
+import { initramfsModulesFile, modprobeDirs } from './boot-binding.js';
 import { errorMessage, isMissing, listDir, readOptionalText } from './fs.js';
 import { procPath, rootPath, sysPath, type HostPaths } from './paths.js';
 
@@ -19,11 +20,15 @@ export interface GatheredFiles {
   problems: string[];
 }
 
-/** The PCI device attributes the collectors read (src/host/sysfs-pci.ts). */
-const pciAttributes = ['vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'revision', 'numa_node', 'driver_override'];
+/** The PCI device attributes the collectors read (src/host/sysfs-pci.ts, sysfs-pci-health.ts, the boot_binding collector). */
+const pciAttributes = [
+  'vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'revision', 'numa_node', 'driver_override', 'modalias', 'reset_method',
+  'aer_dev_correctable', 'aer_dev_nonfatal', 'aer_dev_fatal', 'aer_rootport_total_err_cor', 'aer_rootport_total_err_nonfatal', 'aer_rootport_total_err_fatal',
+  'sriov_totalvfs', 'sriov_numvfs',
+];
 const pciLinks = ['driver', 'iommu_group'];
 
-const procFiles = ['meminfo', 'vmstat', 'stat', 'uptime', 'cmdline', 'pressure/memory', 'spl/kstat/zfs/arcstats', '1/mountinfo', 'swaps'];
+const procFiles = ['meminfo', 'vmstat', 'stat', 'uptime', 'cmdline', 'sys/kernel/osrelease', 'pressure/memory', 'spl/kstat/zfs/arcstats', '1/mountinfo', 'swaps'];
 
 /** What the disks collector reads of a block device (src/host/block-devices.ts), and of the disk's `device`. */
 const blockAttributes = ['dev', 'size', 'partition', 'dm/name', 'dm/uuid'];
@@ -124,6 +129,7 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
       const targetDir = target === undefined ? undefined : insideSysfs(sysPath(paths, deviceDir), target);
       if (targetDir !== undefined) add({ kind: 'dir', path: path.join('sys', targetDir) });
     }
+    await copyMatching(path.join('sys', deviceDir), sysPath(paths, deviceDir), /^(physfn|virtfn\d+)$/);
   }
   const groupsDir = sysPath(paths, 'kernel/iommu_groups');
   // The directory exists, empty, when the IOMMU is off: keep it, the iommu collector tells the two cases apart.
@@ -183,7 +189,13 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   await copyMatching('root/etc/libvirt/qemu/autostart', rootPath(paths, 'etc/libvirt/qemu/autostart'), /\.xml$/, 'libvirt-xml');
   await copyMatching('root/run/qemu-server', rootPath(paths, 'run/qemu-server'), /\.pid$/);
   await copyMatching('root/run/libvirt/qemu', rootPath(paths, 'run/libvirt/qemu'), /\.(xml|pid)$/, 'libvirt-xml');
-  await copyMatching('root/etc/modprobe.d', rootPath(paths, 'etc/modprobe.d'), /\.conf$/);
+  for (const dir of modprobeDirs) await copyMatching(path.join('root', dir), rootPath(paths, dir), /\.conf$/);
+  await copyFile(path.join('root', initramfsModulesFile), rootPath(paths, initramfsModulesFile));
+  const release = entries.find((entry) => entry.path === 'proc/sys/kernel/osrelease');
+  if (release?.kind === 'file') {
+    const aliases = path.join('lib/modules', release.content.trim(), 'modules.alias');
+    await copyFile(path.join('root', aliases), rootPath(paths, aliases));
+  }
   // The Proxmox node's name when /etc/pve has no links (a standalone node).
   await copyFile('root/etc/hostname', rootPath(paths, 'etc/hostname'));
 

@@ -55,7 +55,7 @@ describe('capture', () => {
     expect(readlinkSync(path.join(root, 'sys/devices/pci0000:00/0000:00:17.0/driver'))).toBe('../../../bus/pci/drivers/vfio-pci');
     expect(readlinkSync(path.join(root, 'sys/kernel/iommu_groups/7/devices/0000:00:17.0'))).toBe('../../../../devices/pci0000:00/0000:00:17.0');
     expect(readdirSync(path.join(root, 'sys/devices/pci0000:00/0000:00:17.0')).sort()).toEqual(
-      ['class', 'device', 'driver', 'driver_override', 'iommu_group', 'numa_node', 'revision', 'subsystem_device', 'subsystem_vendor', 'vendor'],
+      ['class', 'device', 'driver', 'driver_override', 'iommu_group', 'modalias', 'numa_node', 'reset_method', 'revision', 'subsystem_device', 'subsystem_vendor', 'vendor'],
     );
     const topLevel = new Set<string>();
     await list({ file: bundle, onReadEntry: (entry) => void topLevel.add(entry.path.split('/')[0]!) });

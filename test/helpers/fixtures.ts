@@ -8,6 +8,7 @@ import { createApp } from '../../src/server.js';
 import type { Sample, Sampler } from '../../src/sampler.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { RequestListener } from 'node:http';
+import request from 'supertest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixturesDir = path.join(repoRoot, 'test/fixtures');
@@ -70,3 +71,14 @@ export function findBinary(name: string): string {
 /** Lines of one series family, e.g. every `vfio_iommu_group_viable{...} v` line. */
 export const seriesLines = (text: string, name: string): string[] =>
   text.split('\n').filter((line) => line.startsWith(name + '{') || line.startsWith(name + ' '));
+
+/** `/metrics` of an app on `flags` after one sample, and the error lines the sample logged. */
+export async function scrapeWithLog(flags: string[]): Promise<{ text: string; errors: string[] }> {
+  const { log, lines } = memoryLogger();
+  const { app } = await sampledApp(flags, log);
+  const { text } = await request(app).get('/metrics').expect(200);
+  return { text, errors: lines.filter((line) => line.startsWith('error')) };
+}
+
+/** A PCI device's entry under `/sys/bus/pci/devices` of a host tree. */
+export const sysDevice = (root: string, address: string): string => path.join(root, 'sys/bus/pci/devices', address);

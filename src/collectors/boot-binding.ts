@@ -1,0 +1,84 @@
+import { readOptionalKernelFileSync } from '../host/fs.js';
+import { ModulesAliasCache, readBootConfig } from '../host/boot-binding.js';
+import {
+  cmdlineVfioIds, modulesForModalias, parseModalias, parseVfioPciIds, vfioIdMatches,
+  type ModprobeDirective, type PciIds, type VfioPciId,
+} from '../parse/boot-binding.js';
+import { readEachPciDevice } from './each-pci-device.js';
+import type { CollectorDefinition } from './types.js';
+
+/** Drivers that leave a device to VFIO (vfio-pci itself, pci-stub) are no host module. */
+const vfioFriendly = new Set(['vfio_pci', 'pci_stub']);
+export const isHostModule = (module: string): boolean => !vfioFriendly.has(module);
+
+export interface BootBindingDevice {
+  address: string;
+  ids: PciIds;
+  /** Modules whose aliases match the device (lspci -k "Kernel modules"); undefined when modules.alias is missing. */
+  modules: string[] | undefined;
+  /** Where a vfio-pci `ids=` covering the device comes from. */
+  vfioIds: { source: 'cmdline' | 'modprobe'; id: string; directive: ModprobeDirective | undefined }[];
+  /** Host modules held back until vfio-pci has loaded (`softdep <m> pre: vfio-pci`) or kept from loading (`blacklist <m>`). */
+  heldBack: string[];
+  /** vfio-pci's ids cover the device and every host module that would claim it is held back; undefined when modules are unknown. */
+  reserved: boolean | undefined;
+}
+
+export interface BootBindingFacts {
+  release: string;
+  devices: BootBindingDevice[];
+  /** vfio-pci is listed in /etc/initramfs-tools/modules; undefined without initramfs-tools. */
+  vfioInInitramfs: boolean | undefined;
+}
+
+declare module './types.js' {
+  interface FactsByCollector {
+    boot_binding: BootBindingFacts;
+  }
+}
+
+export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
+  name: 'boot_binding',
+  description: 'which driver claims each PCI device at the next boot: modules.alias, vfio-pci ids, modprobe.d softdeps and blacklists, initramfs modules',
+  defaultEnabled: true,
+  create(_settings, log) {
+    const aliasCache = new ModulesAliasCache();
+    return {
+      async collect(context) {
+        const { paths } = context;
+        const errors: string[] = [];
+        const config = await readBootConfig(paths);
+        const aliases = await aliasCache.read(paths, config.release);
+        if (aliases === undefined) errors.push(`lib/modules/${config.release}/modules.alias: missing under --path.rootfs; kernel modules unknown`);
+        const cmdlineIds = parseVfioPciIds(cmdlineVfioIds(config.cmdline) ?? '').map((id) => ({ source: 'cmdline' as const, id, directive: undefined }));
+        const modprobeIds = config.modprobe.vfioIds.flatMap((directive) => parseVfioPciIds(directive.ids).map((id) => ({ source: 'modprobe' as const, id, directive })));
+        const allIds: { source: 'cmdline' | 'modprobe'; id: VfioPciId; directive: ModprobeDirective | undefined }[] = [...cmdlineIds, ...modprobeIds];
+        const { values: devices, errors: deviceErrors } = await readEachPciDevice(context, 'boot_binding', log, (busEntry, address): BootBindingDevice | undefined => {
+          const modalias = readOptionalKernelFileSync(`${busEntry}/modalias`);
+          if (modalias === undefined) return undefined;
+          const ids = parseModalias(modalias);
+          const modules = aliases === undefined ? undefined : modulesForModalias(aliases, modalias.trim());
+          const vfioIds = allIds.filter(({ id }) => vfioIdMatches(id, ids)).map(({ source, id, directive }) => ({ source, id: id.text, directive }));
+          const hostModules = (modules ?? []).filter(isHostModule);
+          const heldBack = hostModules.filter((module) => config.modprobe.softdepAfterVfio.has(module) || config.modprobe.blacklisted.has(module));
+          const reserved = modules === undefined ? undefined : vfioIds.length > 0 && heldBack.length === hostModules.length;
+          return { address, ids, modules, vfioIds, heldBack, reserved };
+        });
+        errors.push(...deviceErrors);
+        const vfioInInitramfs = config.initramfsModules?.includes('vfio_pci');
+        return { facts: { release: config.release, devices, vfioInInitramfs }, errors };
+      },
+    };
+  },
+  render({ devices, vfioInInitramfs }, sink) {
+    const module = sink.gauge('vfio_pci_device_boot_module_info', "A kernel module whose alias matches the PCI device (lspci -k's Kernel modules); value is always 1.", ['pci_address', 'module']);
+    const reserved = sink.gauge(
+      'vfio_pci_device_boot_vfio_reserved',
+      '1 when vfio-pci claims the PCI device at boot: its ids cover it and every host module that could claim it loads after vfio-pci or is blacklisted.',
+      ['pci_address'],
+    );
+    for (const device of devices) for (const name of device.modules ?? []) module({ pci_address: device.address, module: name }, 1);
+    for (const device of devices) if (device.reserved !== undefined) reserved({ pci_address: device.address }, device.reserved ? 1 : 0);
+    if (vfioInInitramfs !== undefined) sink.gauge('vfio_boot_initramfs_vfio_pci', '1 when /etc/initramfs-tools/modules lists vfio-pci, so it loads from the initramfs.')({}, vfioInInitramfs ? 1 : 0);
+  },
+};

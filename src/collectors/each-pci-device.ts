@@ -1,0 +1,37 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { errorMessage, isMissing } from '../host/fs.js';
+import { readPciBus } from '../host/pci-bus.js';
+import { pciDevicesDir } from '../host/sysfs-pci.js';
+import type { Logger } from '../log.js';
+import type { CollectContext } from './types.js';
+
+/** Devices read between two turns of the event loop, as the bus itself is read. */
+const devicesPerTurn = 256;
+
+/**
+ * Reads more of every device of the sample's PCI bus read, synchronously through `read(busEntry, address)`
+ * (undefined: nothing to report for that device). A device removed meanwhile is skipped; any other failure
+ * is an error for that device alone.
+ */
+export async function readEachPciDevice<T>(
+  context: CollectContext,
+  collector: string,
+  log: Logger,
+  read: (busEntry: string, address: string) => T | undefined,
+): Promise<{ values: T[]; errors: string[] }> {
+  const bus = await readPciBus(context.paths, context);
+  const busDir = pciDevicesDir(context.paths);
+  const values: T[] = [];
+  const errors: string[] = [];
+  for (const [position, { address }] of bus.devices.entries()) {
+    if (position > 0 && position % devicesPerTurn === 0) await yieldToEventLoop();
+    try {
+      const value = read(`${busDir}/${address}`, address);
+      if (value !== undefined) values.push(value);
+    } catch (error) {
+      if (isMissing(error)) log.debug('PCI device vanished during sample', { collector, device: address });
+      else errors.push(`${address}: ${errorMessage(error)}`);
+    }
+  }
+  return { values, errors };
+}
