@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the test suite runs for real: promtool/Prometheus, Alertmanager, QEMU, lspci and pci.ids, Chromium;
-# openssl (test certificates), systemd-analyze, strip (single executable) and lintian (the .deb).
+# openssl (test certificates), systemd-analyze, strip (single executable), lintian (the .deb) and python3-fusepy (a mount whose reads hang).
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager qemu-system-x86 pciutils pci.ids chromium fonts-dejavu-core openssl systemd binutils lintian)
+packages=(prometheus prometheus-alertmanager qemu-system-x86 pciutils pci.ids chromium fonts-dejavu-core openssl systemd binutils lintian python3-fusepy)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

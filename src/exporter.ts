@@ -9,11 +9,17 @@ import { createApp } from './server.js';
 import { listenWeb } from './web/listen.js';
 import { buildInfo } from './version.js';
 
+/**
+ * The vm collector reads in two rounds (configs and pid files, then /proc/<pid>) before it asks QMP: a quarter
+ * of --sample.timeout per read leaves it time to answer for the other VMs when one VM's reads hang.
+ */
+export const vmReadTimeoutSeconds = (config: Pick<Config, 'collectorTimeoutSeconds'>): number => config.collectorTimeoutSeconds / 4;
+
 export function createSampler(config: Config, log: Logger): Sampler {
   return new Sampler({
     collectors: allCollectors.filter((collector) => config.collectors.has(collector.name)),
     paths: config.paths,
-    settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds },
+    settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds, vmReadTimeoutSeconds: vmReadTimeoutSeconds(config) },
     log,
     build: buildInfo,
     collectorTimeoutSeconds: config.collectorTimeoutSeconds,

@@ -62,6 +62,7 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
       `vfio_vm_memory_locked_bytes{vmid="101"} ${12583424 * 1024}`,
       'vfio_vm_memory_cgroup_bytes{vmid="101"} 13177962496',
       'vfio_vm_qmp_up{vmid="101"} 0',
+      'vfio_vm_scrape_error{vmid="101"} 0',
       'vfio_vm_config_parse_errors{vmid="101"} 0',
       // The kill before the fix is still in the kernel log.
       'vfio_vm_last_oom_kill_timestamp_seconds{vmid="101"} 1709062125.623241',
@@ -92,6 +93,7 @@ describe('vm collector on a libvirt host passing a GPU through (libvirt-gpu)', a
       [
         'vfio_vm_info{vmid="ubuntu-server",name="ubuntu-server",source="libvirt"} 1',
         'vfio_vm_running{vmid="ubuntu-server"} 0',
+        'vfio_vm_scrape_error{vmid="ubuntu-server"} 0',
         'vfio_vm_start_on_boot{vmid="ubuntu-server"} 1',
         'vfio_vm_passthrough_devices{vmid="ubuntu-server"} 0',
         `vfio_vm_memory_configured_bytes{vmid="ubuntu-server"} ${4 * GiB}`,

@@ -35,7 +35,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
       const headroom = vm.startHeadroom;
       const risky = headroom !== null && headroom.headroomBytes < 0;
       return (
-        `<tr${risky ? ' class="bad"' : ''}>${cell(vm.vmid)}${cell(vm.name)}${cell(vm.running ? 'running' : 'stopped')}${cell(vm.startOnBoot ? 'yes' : 'no')}` +
+        `<tr${risky ? ' class="bad"' : ''}>${cell(vm.vmid)}${cell(vm.name)}${cell(vm.running === null ? 'unknown' : vm.running ? 'running' : 'stopped')}${cell(vm.startOnBoot ? 'yes' : 'no')}` +
         `${bytesCell(vm.memoryConfiguredBytes)}${cell(vm.balloonEnabled ? `on, floor ${vm.balloonMinBytes === null ? '?' : gib(vm.balloonMinBytes)}` : 'off')}` +
         `${bytesCell(vm.rssBytes)}${bytesCell(vm.lockedBytes)}${bytesCell(headroom ? headroom.headroomBytes : null)}${cell(vm.devices.join(' '), 'addr')}</tr>`
       );
@@ -53,7 +53,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
   const groups = report.groups
     .map(
       (group) =>
-        `<tr${group.viable ? '' : ' class="bad"'}>${cell(group.id)}${cell(group.viable ? 'viable' : 'not viable')}` +
+        `<tr${group.viable === true ? '' : ' class="bad"'}>${cell(group.id)}${cell(group.viable === null ? 'unknown' : group.viable ? 'viable' : 'not viable')}` +
         `${cell(group.members.map((member) => `${member.address} (${member.driver})`).join(', '), 'addr')}</tr>`,
     )
     .join('\n');

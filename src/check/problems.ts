@@ -48,7 +48,7 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
   for (const vm of vms.filter(hasPassthrough)) {
     const balloonBelowMemory =
       vm.balloonEnabled && vm.balloonMinBytes !== undefined && vm.memoryConfiguredBytes !== undefined && vm.balloonMinBytes < vm.memoryConfiguredBytes;
-    if (!vm.running) {
+    if (vm.running === false) {
       const headroom = startHeadroom(vm, memory, reserveBytes);
       if (headroom && headroom.headroomBytes < 0) {
         const fitsMiB = Math.floor(mib(Math.max(0, headroom.availableBytes)) / 1024) * 1024;

@@ -21,7 +21,8 @@ export interface DeviceRow {
 
 export interface GroupRow {
   id: string;
-  viable: boolean;
+  /** null: a member could not be read. */
+  viable: boolean | null;
   members: { address: string; driver: string }[];
 }
 
@@ -29,7 +30,8 @@ export interface VmRow {
   vmid: string;
   name: string;
   source: string;
-  running: boolean;
+  /** null: its pid file could not be read and no process was found for it. */
+  running: boolean | null;
   startOnBoot: boolean;
   memoryConfiguredBytes: number | null;
   balloonEnabled: boolean;
@@ -78,7 +80,7 @@ function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number
     vmid: vm.vmid,
     name: vm.name,
     source: vm.source,
-    running: vm.running,
+    running: vm.running ?? null,
     startOnBoot: vm.startOnBoot,
     memoryConfiguredBytes: vm.memoryConfiguredBytes ?? null,
     balloonEnabled: vm.balloonEnabled,
@@ -88,7 +90,7 @@ function vmRow(vm: Vm, memory: HostMemoryFacts | undefined, reserveBytes: number
     lockedBytes: vm.process?.lockedBytes ?? null,
     hugepages: vm.hugepages ?? null,
     devices: vm.devices.map((device) => device.pciAddress),
-    startHeadroom: !vm.running && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
+    startHeadroom: vm.running === false && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
   };
 }
 
@@ -99,6 +101,7 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   const vm = vms.find((candidate) => candidate.vmid === vmid);
   if (!vm) return unknown(`no VM ${vmid} on this host`);
   if (vm.running) return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} is already running` };
+  if (vm.running === undefined) return unknown(`whether VM ${vmid} runs is unknown: ${vm.readErrors.join('; ')}`);
   const blocking = problems.filter((problem) => problem.vmid === vmid && problem.blocksStart);
   if (blocking.length > 0) return { vmid, exitCode: 1, verdict: 'refuse', reason: blocking.map((problem) => `${problem.summary} Fix: ${problem.fix}`).join('\n') };
   const memory = snapshot.facts.memory;
@@ -138,8 +141,8 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
     })),
     groups: (iommu?.groups ?? []).map((group) => ({
       id: group.id,
-      viable: group.blocking.length === 0,
-      members: group.members.map((member) => ({ address: member.address, driver: member.driver ?? 'none' })),
+      viable: group.viable ?? null,
+      members: group.members.map((member) => ({ address: member.address, driver: member.driverKnown ? (member.driver ?? 'none') : 'unknown' })),
     })),
     oomKills: (snapshot.facts.oom?.kernelLog?.lastKills ?? [])
       .map((kill) => ({

@@ -1,4 +1,5 @@
-import { errorMessage, maxTextFileBytes } from '../host/fs.js';
+import type { BoundedReads } from '../host/bounded-reads.js';
+import { errorMessage, fileErrorMessage, maxTextFileBytes } from '../host/fs.js';
 import {
   definedDomainFile,
   isAutostart,
@@ -72,6 +73,7 @@ const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
   devices: [],
   configProblems: 1,
   configUnreadable: true,
+  readErrors: [],
 });
 
 function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: ConfigProblem[]): VmPassthroughDevice[] {
@@ -117,6 +119,7 @@ function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): Proxmox
       devices: proxmoxDevices(current, context, mappingProblems),
       configProblems: problems.length + mappingProblems.length,
       configUnreadable: false,
+      readErrors: [],
     },
     problems: [...problems, ...mappingProblems].sort((a, b) => a.line - b.line),
   };
@@ -129,7 +132,7 @@ interface ProxmoxContext {
 }
 
 /** This node's Proxmox VMs. One unreadable config is an error for that VM only. */
-export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonly string[], log: Logger, memo: ProblemMemo): Promise<ConfigRead> {
+export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonly string[], log: Logger, memo: ProblemMemo, reads: BoundedReads): Promise<ConfigRead> {
   const vmids = await listPveVmids(paths);
   const errors: string[] = [];
   const vms: ConfiguredVm[] = [];
@@ -150,7 +153,7 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
   // All configs at once (the thread pool bounds how many run): one after the other, each read cost its own wake-ups of the event loop.
   const texts = await Promise.all(
     vmids.map((vmid) =>
-      readConfigText(pveConfigFile(paths, vmid)).then(
+      reads.run(pveConfigFile(paths, vmid), () => readConfigText(pveConfigFile(paths, vmid))).then(
         (text) => ({ text, error: undefined }),
         (error: unknown) => ({ text: undefined, error }),
       ),
@@ -166,8 +169,9 @@ export async function readProxmoxVms(paths: HostPaths, presentAddresses: readonl
       memo.warnOnce(log, file, problems);
       vms.push({ vm, pidFile, statusPid: undefined });
     } catch (error) {
-      errors.push(`VM ${vmid}: ${errorMessage(error)}`);
-      vms.push({ vm: emptyVm(vmid, 'proxmox'), pidFile, statusPid: undefined });
+      const message = `VM ${vmid}: ${errorMessage(error)}`;
+      errors.push(message);
+      vms.push({ vm: { ...emptyVm(vmid, 'proxmox'), readErrors: [message] }, pidFile, statusPid: undefined });
     }
   });
   return { vms, errors };
@@ -188,6 +192,7 @@ function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['v
     devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}` })),
     configProblems: 0,
     configUnreadable: false,
+    readErrors: [],
   };
 }
 
@@ -195,7 +200,7 @@ function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['v
  * libvirt domains: a running one from its status XML (the live definition), else its defined XML.
  * One unreadable domain is an error for that domain only.
  */
-export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
+export async function readLibvirtVms(paths: HostPaths, reads: BoundedReads): Promise<ConfigRead> {
   const [defined, running] = await Promise.all([listDefinedDomains(paths), listRunningDomains(paths)]);
   const errors: string[] = [];
   const vms: ConfiguredVm[] = [];
@@ -207,23 +212,26 @@ export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
     if (running.includes(name)) {
       try {
         // Status XML carries the QEMU capabilities too: it may outgrow a config.
-        const status = parseLibvirtStatus(await readConfigText(runningDomainFile(paths, name), maxTextFileBytes));
+        const file = runningDomainFile(paths, name);
+        const status = parseLibvirtStatus(await reads.run(file, () => readConfigText(file, maxTextFileBytes)));
         domain = status.domain;
         statusPid = status.pid;
       } catch (error) {
-        failures.push(`${runningDomainFile(paths, name)}: ${errorMessage(error)}`);
+        failures.push(fileErrorMessage(runningDomainFile(paths, name), error));
       }
     }
     if (domain === undefined && defined.includes(name)) {
       try {
-        domain = parseLibvirtDomain(await readConfigText(definedDomainFile(paths, name)));
+        const file = definedDomainFile(paths, name);
+        domain = parseLibvirtDomain(await reads.run(file, () => readConfigText(file)));
       } catch (error) {
-        failures.push(`${definedDomainFile(paths, name)}: ${errorMessage(error)}`);
+        failures.push(fileErrorMessage(definedDomainFile(paths, name), error));
       }
     }
-    errors.push(...failures.map((failure) => `domain ${name}: ${failure}`));
+    const readErrors = failures.map((failure) => `domain ${name}: ${failure}`);
+    errors.push(...readErrors);
     const vm = domain === undefined ? { ...emptyVm(name, 'libvirt'), name } : libvirtVm(domain, await isAutostart(paths, name));
-    vms.push({ vm: { ...vm, configProblems: failures.length }, pidFile, statusPid });
+    vms.push({ vm: { ...vm, configProblems: failures.length, readErrors }, pidFile, statusPid });
   }
   return { vms, errors };
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { errorMessage } from '../host/fs.js';
+import { BoundedReads } from '../host/bounded-reads.js';
+import { fileErrorMessage } from '../host/fs.js';
 import type { HostPaths } from '../host/paths.js';
 import { listPvePidFiles, pveQmpSocket } from '../host/pve.js';
 import { balloonActualBytes, qmpExchange } from '../host/qmp.js';
@@ -22,7 +23,7 @@ const toVmProcess = (info: QemuProcessInfo): VmProcess => ({
   pid: info.pid,
   comm: info.comm,
   rssBytes: info.status.rssBytes,
-  lockedBytes: info.status.lockedBytes + info.status.pinnedBytes,
+  lockedBytes: info.status.lockedBytes === undefined || info.status.pinnedBytes === undefined ? undefined : info.status.lockedBytes + info.status.pinnedBytes,
   cgroupPath: info.cgroupPath,
   cgroupMemoryPath: info.cgroupMemoryPath,
   cgroupMemoryBytes: info.cgroupMemoryBytes,
@@ -51,6 +52,7 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo): Vm {
     devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}` })),
     configProblems: undefined,
     configUnreadable: false,
+    readErrors: info.problems,
     process: toVmProcess(info),
     qmp: undefined,
   };
@@ -70,23 +72,25 @@ function uniqueVmids(configured: ConfiguredVm[], errors: string[]): ConfiguredVm
 }
 
 /** Matches configured VMs with live QEMU processes: by pid file first, then by `-id` / `-name`; the rest are `qemu` VMs. */
-async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]): Promise<{ vms: Vm[]; errors: string[] }> {
+async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[], reads: BoundedReads): Promise<{ vms: Vm[]; errors: string[] }> {
   const errors: string[] = [];
   const configured = uniqueVmids(allConfigured, errors);
   const configuredVmids = new Set(configured.filter(({ vm }) => vm.source === 'proxmox').map(({ vm }) => vm.vmid));
   const orphanPidFiles = [...(await listPvePidFiles(paths))].filter(([vmid]) => !configuredVmids.has(vmid));
   const pidOf = new Map<string, number | undefined>();
+  const pidFileErrors = new Map<string, string>();
   await Promise.all(
     [...configured.map(({ pidFile }) => pidFile), ...orphanPidFiles.map(([, file]) => file)].map(async (file) => {
       try {
-        pidOf.set(file, await readPidFile(file));
+        pidOf.set(file, await reads.run(file, () => readPidFile(file)));
       } catch (error) {
-        errors.push(`${file}: ${errorMessage(error)}`);
+        pidFileErrors.set(file, fileErrorMessage(file, error));
       }
     }),
   );
+  errors.push(...pidFileErrors.values());
   const pidFilePids = new Set([...pidOf.values()].filter((pid) => pid !== undefined));
-  const found = await findQemuProcesses(paths, pidFilePids);
+  const found = await findQemuProcesses(paths, pidFilePids, reads);
   errors.push(...found.errors);
   const unclaimed = new Map(found.processes);
   const claim = (pid: number | undefined, fits: (info: QemuProcessInfo) => boolean): QemuProcessInfo | undefined => {
@@ -98,6 +102,8 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]):
 
   const byPidFile = configured.map(({ vm, pidFile, statusPid }) => ({
     vm,
+    pidFile,
+    statusPid,
     info: claim(pidOf.get(pidFile) ?? statusPid, (info) => processFits(vm, info)),
   }));
   const vms: Vm[] = [];
@@ -116,8 +122,15 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]):
     );
     entry.info = claim(match?.pid, () => true);
   }
-  for (const { vm, info } of byPidFile)
-    vms.push({ ...vm, running: info !== undefined, process: info === undefined ? undefined : toVmProcess(info), qmp: undefined });
+  for (const { vm, pidFile, statusPid, info } of byPidFile) {
+    // A live process the pid file names whose files could not be read runs this VM as far as anyone can tell.
+    const pid = pidOf.get(pidFile) ?? statusPid;
+    const processError = info === undefined && pid !== undefined ? found.failed.get(pid) : undefined;
+    const pidFileError = pidFileErrors.get(pidFile);
+    const readErrors = [...vm.readErrors, ...[pidFileError, processError].filter((error) => error !== undefined), ...(info?.problems ?? [])];
+    const running = info !== undefined || processError !== undefined ? true : pidFileError === undefined ? false : undefined;
+    vms.push({ ...vm, readErrors, running, process: info === undefined ? undefined : toVmProcess(info), qmp: undefined });
+  }
   for (const info of unclaimed.values()) {
     let vmid = info.cmdline.id ?? info.cmdline.name ?? `pid-${info.pid}`;
     if (taken.has(vmid)) {
@@ -177,15 +190,16 @@ export const vmCollector: CollectorDefinition<'vm'> = {
   create(settings, log) {
     const memo = new ProblemMemo();
     const inFlight = new Map<string, Promise<void>>();
+    const reads = new BoundedReads(settings.vmReadTimeoutSeconds);
     return {
       async collect({ paths, previous }) {
         const presentAddresses = await presentPciAddresses(paths);
-        const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses, log, memo), readLibvirtVms(paths)]);
-        const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms]);
+        const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses, log, memo, reads), readLibvirtVms(paths, reads)]);
+        const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms], reads);
         const query = createQmpQuery(paths, settings.qmpTimeoutSeconds, inFlight);
         // Every VM is asked at once: a sample takes one QMP deadline at most, however many VMs hang.
         const vms = await Promise.all(
-          attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running ? { ...vm, qmp: await query(vm) } : vm)),
+          attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running === true ? { ...vm, qmp: await query(vm) } : vm)),
         );
         for (const vm of vms) logQmp(log, vm, previous?.facts.vm);
         return { facts: { vms: vms.sort(byVmid) }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
@@ -206,7 +220,7 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     };
     const info = sink.gauge('vfio_vm_info', 'VM known from a config or a running QEMU process; value is always 1.', ['vmid', 'name', 'source']);
     for (const vm of vms) info({ vmid: vm.vmid, name: vm.name, source: vm.source }, 1);
-    perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => bool(vm.running));
+    perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => (vm.running === undefined ? undefined : bool(vm.running)));
     perVm('vfio_vm_start_on_boot', '1 when the VM starts with the host (Proxmox onboot, libvirt autostart).', (vm) => fromConfig(vm, bool(vm.startOnBoot)));
     perVm('vfio_vm_passthrough_devices', 'Host PCI devices assigned to the VM.', (vm) => fromConfig(vm, vm.devices.length));
     const device = sink.gauge('vfio_vm_pci_device_info', 'Host PCI device assigned to the VM; value is always 1.', ['vmid', 'pci_address', 'slot']);
@@ -223,6 +237,7 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     for (const vm of vms) if (vm.hugepages !== undefined) hugepages({ vmid: vm.vmid, size: vm.hugepages }, 1);
     perVm('vfio_vm_pending_memory_configured_bytes', 'Guest RAM that applies at next start (Proxmox [PENDING]).', (vm) => vm.pending?.memoryConfiguredBytes);
     perVm('vfio_vm_pending_memory_balloon_min_bytes', 'Balloon floor that applies at next start (Proxmox [PENDING]); 0 when ballooning will be off.', (vm) => vm.pending?.balloonMinBytes);
+    perVm('vfio_vm_scrape_error', "1 when some of the VM's files (config, pid file, /proc/<pid>) could not be read or understood in the last sample, or gave no answer in time.", (vm) => bool(vm.readErrors.length > 0));
     perVm('vfio_vm_config_parse_errors', "Problems with the VM's config in the last sample: lines not understood, unresolved PCI mappings, 1 when unreadable.", (vm) => vm.configProblems);
   },
 };

@@ -15,6 +15,7 @@ export function vm(vmid: string, overrides: Partial<Vm> = {}, process?: { pid: n
     pending: undefined,
     configProblems: 0,
     configUnreadable: false,
+    readErrors: [],
     devices: [],
     process: process && {
       pid: process.pid,
