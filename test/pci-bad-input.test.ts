@@ -135,4 +135,25 @@ describe('pci and iommu collectors on bad input', () => {
     expect(text).toContain('vfio_iommu_group_devices{iommu_group="3"} 1');
     expect(seriesLines(text, 'vfio_iommu_group_viable').filter((line) => line.includes('"3"'))).toEqual([]);
   });
+
+  it('a sysfs error that persists is logged when it starts and when it clears, not every sample', async () => {
+    const { root, flags } = copyHost('suprox');
+    const classFile = path.join(sysDevice(root, '0000:00:14.0'), 'class');
+    writeFileSync(classFile, 'garbage\n');
+    const { log, lines } = memoryLogger();
+    const { sampler } = await sampledApp(flags, log);
+    await sampler.sample();
+    await sampler.sample();
+    const problems = (level: string): string[] => lines.filter((line) => line.startsWith(level) && line.includes('0000:00:14.0'));
+    // One line each for pci and iommu, which both read the class.
+    expect(problems('error')).toHaveLength(2);
+    writeFileSync(classFile, '0x0c0330\n');
+    await sampler.sample();
+    await sampler.sample();
+    expect(problems('error')).toHaveLength(2);
+    expect(problems('info')).toEqual([
+      expect.stringMatching(/^info collector problem cleared .*"collector":"pci"/),
+      expect.stringMatching(/^info collector problem cleared .*"collector":"iommu"/),
+    ]);
+  });
 });

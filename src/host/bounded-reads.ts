@@ -21,7 +21,7 @@ export class BoundedReads {
     }
     const { read: inFlight, startedMs } = entry;
     const remainingMs = startedMs + this.timeoutSeconds * 1000 - Date.now();
-    if (remainingMs <= 0) return Promise.reject(stillHanging(key, startedMs));
+    if (remainingMs <= 0) return Promise.reject(noAnswer(key, this.timeoutSeconds));
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(noAnswer(key, this.timeoutSeconds)), remainingMs);
       (inFlight as Promise<T>).then(
@@ -38,7 +38,6 @@ export class BoundedReads {
   }
 }
 
-const timedOut = (message: string): Error => Object.assign(new Error(message), { code: 'ETIMEDOUT' });
-const noAnswer = (key: string, seconds: number): Error => timedOut(`${key}: no answer within ${seconds}s`);
-const stillHanging = (key: string, startedMs: number): Error =>
-  timedOut(`${key}: the read started ${Math.round((Date.now() - startedMs) / 1000)}s ago still has no answer; not started again`);
+// The same words while the read hangs: the sampler logs an error when it appears, not every sample it persists.
+const noAnswer = (key: string, seconds: number): Error =>
+  Object.assign(new Error(`${key}: no answer within ${seconds}s; not read again until it answers`), { code: 'ETIMEDOUT' });
