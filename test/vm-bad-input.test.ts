@@ -94,6 +94,26 @@ describe('vm collector on bad Proxmox configs', () => {
   });
 });
 
+describe('vm collector on passthrough devices the host lacks', () => {
+  it('a hostpci device not on the PCI bus is reported absent, the present ones present', async () => {
+    const { root, flags } = copyHost('suprox');
+    const file = path.join(configDir(root), '101.conf');
+    writeFileSync(file, 'name: truenas\nmemory: 16384\nhostpci0: 0000:00:17.0,pcie=1\nhostpci1: 0000:ee:00.0\n');
+    const { text } = await scrapeWithLog(flags);
+    expect(seriesLines(text, 'vfio_vm_pci_device_present')).toEqual([
+      'vfio_vm_pci_device_present{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_present{vmid="101",pci_address="0000:ee:00.0",slot="hostpci1"} 0',
+    ]);
+  });
+
+  it('without a readable PCI bus, presence is unknown: no series rather than 0', async () => {
+    const { flags } = copyHost('suprox');
+    const { text } = await scrapeWithLog([...flags, '--path.sysfs=/nonexistent/sys']);
+    expect(seriesLines(text, 'vfio_vm_pci_device_info')).not.toEqual([]);
+    expect(seriesLines(text, 'vfio_vm_pci_device_present')).toEqual([]);
+  });
+});
+
 describe('vm collector on pid files and processes', () => {
   it('a pid file naming a dead pid, a non-QEMU process, or another VM\'s QEMU: not running', async () => {
     const { root, flags } = copyHost('suprox-trouble');

@@ -55,6 +55,7 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
       'vfio_vm_start_on_boot{vmid="101"} 1',
       'vfio_vm_passthrough_devices{vmid="101"} 1',
       'vfio_vm_pci_device_info{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_present{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
       `vfio_vm_memory_configured_bytes{vmid="101"} ${12 * GiB}`,
       'vfio_vm_memory_balloon_min_bytes{vmid="101"} 0',
       'vfio_vm_balloon_enabled{vmid="101"} 0',

@@ -102,6 +102,18 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
   const devices = new Map(pci.devices.map((device) => [device.address, device]));
   for (const vm of vms) {
     for (const assigned of vm.devices) {
+      if (assigned.present === false) {
+        problems.push({
+          alert: 'VfioPassthroughDeviceMissing',
+          severity: 'warning',
+          vmid: vm.vmid,
+          summary: `${vmLabel(vm)} is assigned ${assigned.pciAddress} as ${assigned.slot}, but the host has no PCI device at that address: the VM does not start with it.`,
+          fix: `Find where the card went (lspci -nn; a move to another slot changes its address, a dead card or a BIOS change can hide it) and point ${assigned.slot} at it (${vm.source === 'proxmox' ? `qm set ${vm.vmid} --${assigned.slot} <addr>` : 'virsh edit'}), or remove ${assigned.slot}.`,
+          runbook: runbook('VfioPassthroughDeviceMissing'),
+          blocksStart: true,
+        });
+        continue;
+      }
       const device = devices.get(assigned.pciAddress);
       if (!device?.driver || device.vfioBound || device.driver === 'pci-stub') continue;
       problems.push({

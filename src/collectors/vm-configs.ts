@@ -85,7 +85,7 @@ function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: 
       if (mapped === undefined) problems.push({ line, message: `${slot}: PCI mapping '${mapping}' has no device for node '${context.node ?? '?'}'` });
       ids = mapped ?? [];
     }
-    for (const id of ids) for (const pciAddress of expandHostPciId(id, context.presentAddresses)) devices.push({ pciAddress, slot });
+    for (const id of ids) for (const pciAddress of expandHostPciId(id, context.presentAddresses)) devices.push({ pciAddress, slot, present: undefined });
   }
   return devices;
 }
@@ -189,7 +189,7 @@ function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): ConfiguredVm['v
     balloonMinBytes: domain.balloonEnabled ? domain.currentMemoryBytes : 0,
     hugepages: domain.hugepages === undefined ? undefined : hugepageLabel(domain.hugepages),
     pending: undefined,
-    devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}` })),
+    devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}`, present: undefined })),
     configProblems: 0,
     configUnreadable: false,
     readErrors: [],

@@ -7,6 +7,8 @@ export interface VmPassthroughDevice {
   pciAddress: string;
   /** `hostpci0`… (Proxmox), `hostdev0`… (libvirt), `vfio-pci0`… (a plain QEMU command line). */
   slot: string;
+  /** The host's PCI bus lists the device; undefined when the bus could not be listed. */
+  present: boolean | undefined;
 }
 
 export interface VmProcess {

@@ -49,7 +49,7 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo): Vm {
     balloonMinBytes: cmdline.balloonDevice ? undefined : 0,
     hugepages: undefined,
     pending: undefined,
-    devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}` })),
+    devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}`, present: undefined })),
     configProblems: undefined,
     configUnreadable: false,
     readErrors: info.problems,
@@ -174,13 +174,18 @@ function logQmp(log: Logger, vm: Vm, previous: VmFacts | undefined): void {
   else log.warn('QMP query failed', { collector: 'vm', vmid: vm.vmid, err: error });
 }
 
-async function presentPciAddresses(paths: HostPaths): Promise<string[]> {
+/** The PCI bus's addresses, or undefined when it cannot be listed (the pci collector reports that). */
+async function presentPciAddresses(paths: HostPaths): Promise<string[] | undefined> {
   try {
     return await listPciAddresses(paths);
   } catch {
-    // The pci collector reports an unreadable sysfs; short hostpci ids then expand to function 0 alone.
-    return [];
+    return undefined;
   }
+}
+
+/** Marks each assigned device present or not on the bus: a VM naming a device the host lacks does not start. */
+function withPresence(vm: Vm, present: ReadonlySet<string> | undefined): Vm {
+  return { ...vm, devices: vm.devices.map((device) => ({ ...device, present: present?.has(device.pciAddress) })) };
 }
 
 export const vmCollector: CollectorDefinition<'vm'> = {
@@ -194,15 +199,17 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     return {
       async collect({ paths, previous }) {
         const presentAddresses = await presentPciAddresses(paths);
-        const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses, log, memo, reads), readLibvirtVms(paths, reads)]);
+        // Without the bus, short hostpci ids expand to function 0 alone.
+        const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses ?? [], log, memo, reads), readLibvirtVms(paths, reads)]);
         const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms], reads);
         const query = createQmpQuery(paths, settings.qmpTimeoutSeconds, inFlight);
         // Every VM is asked at once: a sample takes one QMP deadline at most, however many VMs hang.
         const vms = await Promise.all(
           attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running === true ? { ...vm, qmp: await query(vm) } : vm)),
         );
+        const present = presentAddresses && new Set(presentAddresses);
         for (const vm of vms) logQmp(log, vm, previous?.facts.vm);
-        return { facts: { vms: vms.sort(byVmid) }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
+        return { facts: { vms: vms.map((vm) => withPresence(vm, present)).sort(byVmid) }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
       },
     };
   },
@@ -225,6 +232,9 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     perVm('vfio_vm_passthrough_devices', 'Host PCI devices assigned to the VM.', (vm) => fromConfig(vm, vm.devices.length));
     const device = sink.gauge('vfio_vm_pci_device_info', 'Host PCI device assigned to the VM; value is always 1.', ['vmid', 'pci_address', 'slot']);
     for (const vm of vms) for (const { pciAddress, slot } of vm.devices) device({ vmid: vm.vmid, pci_address: pciAddress, slot }, 1);
+    const present = sink.gauge('vfio_vm_pci_device_present', "1 when the host's PCI bus lists the device assigned to the VM; 0: the VM cannot start with it.", ['vmid', 'pci_address', 'slot']);
+    for (const vm of vms)
+      for (const { pciAddress, slot, present: listed } of vm.devices) if (listed !== undefined) present({ vmid: vm.vmid, pci_address: pciAddress, slot }, bool(listed));
     perVm('vfio_vm_memory_configured_bytes', 'Configured guest RAM.', (vm) => vm.memoryConfiguredBytes);
     perVm('vfio_vm_memory_balloon_min_bytes', 'Balloon floor the guest may be shrunk to; 0 when ballooning is off.', (vm) => vm.balloonMinBytes);
     perVm('vfio_vm_balloon_enabled', '1 when the VM has a balloon device.', (vm) => fromConfig(vm, bool(vm.balloonEnabled)));
