@@ -48,7 +48,10 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     sampler,
     port,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections of scrapers would otherwise hold close() until they time out.
+      server.closeIdleConnections();
+      await closed;
       await sampler.stop();
     },
   };

@@ -1,4 +1,4 @@
-import { close, closeSync, constants, fstat, fstatSync, open, openSync, promises as fs, read, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, promises as fs, read, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 
 /** Text files in sysfs/procfs are small; anything larger than this is not what we expect to read. */
 export const maxTextFileBytes = 4 * 1024 * 1024;
@@ -64,6 +64,22 @@ export function readText(file: string, limit = maxTextFileBytes): Promise<string
       });
     });
   });
+}
+
+/**
+ * Reads a small regular file synchronously, for files read before or outside a sample (the web config and the
+ * certificates it names): a FIFO or device is refused at once instead of blocking the event loop.
+ */
+export function readRegularFileSync(file: string, limit: number): string {
+  const fd = openSync(file, openFlags);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw notRegular(file);
+    if (stat.size > limit) throw new Error(`${file}: larger than ${limit} bytes`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Reads a text file, or undefined when it does not exist. Other errors propagate. */
