@@ -6,7 +6,7 @@
  *
  *   npm run bench [-- --quick] [-- --json results.json]
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -242,7 +242,8 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const rows: Row[] = [];
   try {
-    const root = trackDirectory(mkdtempSync(path.join(os.tmpdir(), 'vfio-bench-')));
+    // On a tmpfs, as /sys and /proc are memory filesystems: the exporter reads them synchronously, as in production.
+    const root = trackDirectory(mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vfio-bench-')));
     progress(`writing the synthetic host under ${root}`);
     const generationStarted = performance.now();
     const host = generateSyntheticHost(root);

@@ -6,12 +6,23 @@ import type { Logger } from './log.js';
 import { Sampler } from './sampler.js';
 import { buildInfo } from './version.js';
 
+/**
+ * The vm collector reads in two rounds (configs and pid files, then /proc/<pid>) before it asks QMP: a quarter
+ * of --sample.timeout per read leaves it time to answer for the other VMs when one VM's reads hang.
+ */
+export const vmReadTimeoutSeconds = (config: Pick<Config, 'collectorTimeoutSeconds'>): number => config.collectorTimeoutSeconds / 4;
+
 export function createSampler(config: Config, log: Logger): Sampler {
   return new Sampler({
     collectors: allCollectors.filter((collector) => config.collectors.has(collector.name)),
     paths: config.paths,
     // Only the service keeps state: a `check` beside it must not write over the service's counts.
-    settings: { sampleIntervalSeconds: config.sampleIntervalSeconds, qmpTimeoutSeconds: config.qmpTimeoutSeconds, stateFile: config.command === 'serve' ? config.stateFile : undefined },
+    settings: {
+      sampleIntervalSeconds: config.sampleIntervalSeconds,
+      qmpTimeoutSeconds: config.qmpTimeoutSeconds,
+      vmReadTimeoutSeconds: vmReadTimeoutSeconds(config),
+      stateFile: config.command === 'serve' ? config.stateFile : undefined,
+    },
     log,
     build: buildInfo,
     collectorTimeoutSeconds: config.collectorTimeoutSeconds,
@@ -45,7 +56,10 @@ export async function startExporter(config: Config, log: Logger): Promise<Runnin
     sampler,
     port,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections of scrapers would otherwise hold close() until they time out.
+      server.closeIdleConnections();
+      await closed;
       await sampler.stop();
     },
   };

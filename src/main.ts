@@ -6,6 +6,9 @@ import { createLogger } from './log.js';
 import { checkSampleInterval } from './sampler.js';
 import { buildInfo } from './version.js';
 
+/** How long SIGTERM/SIGINT waits for the running sample and open connections before the process exits regardless. */
+const shutdownGraceMs = 3000;
+
 const fail = (message: string, code: number): number => {
   process.stderr.write(`vfio-exporter: ${message}\n`);
   return code;
@@ -36,6 +39,11 @@ async function main(): Promise<number | undefined> {
       const exporter = await startExporter(config, log);
       const shutdown = (signal: string): void => {
         log.info('shutting down', { signal });
+        // A sample still waiting on a hung read (up to --sample.timeout) must not hold the shutdown.
+        setTimeout(() => {
+          log.warn('shutdown did not finish in time; exiting anyway', { signal, grace_seconds: shutdownGraceMs / 1000 });
+          process.exit(0);
+        }, shutdownGraceMs).unref();
         void exporter.close().then(() => process.exit(0));
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -19,6 +19,8 @@ interface ActiveCollector<Name extends CollectorName> {
   instance: CollectorInstance<FactsByCollector[Name]>;
   /** A run that outlived its timeout and has not settled yet (a hung read): no second run starts beside it. */
   stillRunning: Promise<unknown> | undefined;
+  /** The errors of the last run: an error is logged when it appears and when it clears, not every sample. */
+  lastErrors: ReadonlySet<string>;
 }
 
 type AnyActiveCollector = { [Name in CollectorName]: ActiveCollector<Name> }[CollectorName];
@@ -56,7 +58,16 @@ const activate = <Name extends CollectorName>(
   definition: CollectorDefinition<Name>,
   settings: CollectorSettings,
   log: Logger,
-): ActiveCollector<Name> => ({ definition, instance: definition.create(settings, log), stillRunning: undefined });
+): ActiveCollector<Name> => ({ definition, instance: definition.create(settings, log), stillRunning: undefined, lastErrors: new Set() });
+
+/** Logs what changed in a collector's errors: new ones as errors, cleared ones as info, the rest at debug. */
+function logErrorChanges(log: Logger, collector: string, before: ReadonlySet<string>, now: ReadonlySet<string>): void {
+  for (const error of now) {
+    if (before.has(error)) log.debug('collector problem persists', { collector, err: error });
+    else log.error('collector problem', { collector, err: error });
+  }
+  for (const error of before) if (!now.has(error)) log.info('collector problem cleared', { collector, err: error });
+}
 
 /**
  * Runs one collector under a deadline. A read that hangs (a stuck FUSE mount such as a Proxmox
@@ -94,7 +105,9 @@ async function runCollector<Name extends CollectorName>(
     }
   }
   const durationSeconds = (performance.now() - started) / 1000;
-  for (const error of errors) context.log.error('collector problem', { collector: definition.name, err: error });
+  const errorSet = new Set(errors);
+  logErrorChanges(context.log, definition.name, active.lastErrors, errorSet);
+  active.lastErrors = errorSet;
   return { name: definition.name, success: errors.length === 0, durationSeconds, errors };
 }
 

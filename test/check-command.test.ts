@@ -48,6 +48,18 @@ describe('vfio-exporter check', () => {
     expect(result.stdout).toContain('VM 101 (truenas): kvm pid 32969, CONSTRAINT_NONE');
   });
 
+  it('--vmid refuses a VM that names a passthrough device the host does not have', () => {
+    const { root, flags } = copyHost('suprox');
+    setVm101(root, 12288, 0);
+    const file = path.join(root, 'root/etc/pve/nodes/suprox/qemu-server/101.conf');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^hostpci0: .*$/m, (line) => `${line}\nhostpci1: 0000:ee:00.0`));
+    const result = check([...flags, '--vmid=101']);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^VM 101: REFUSE$/m);
+    expect(result.stdout).toContain('0000:ee:00.0');
+    expect(result.stdout).toContain('VfioPassthroughDeviceMissing');
+  });
+
   it('--vmid: 1 for the seed VM, 0 once it is fixed, 2 for a VM the host does not have', () => {
     const seed = check([...fixtureFlags('suprox'), '--vmid=101']);
     expect(seed.status).toBe(1);

@@ -33,7 +33,7 @@ const vm = (overrides: Partial<Vm>): Vm =>
     memoryConfiguredBytes: 16 * GiB,
     balloonEnabled: true,
     balloonMinBytes: 8 * GiB,
-    devices: [{ pciAddress: '0000:00:17.0', slot: 'hostpci0' }],
+    devices: [{ pciAddress: '0000:00:17.0', slot: 'hostpci0', present: true }],
     ...overrides,
   });
 

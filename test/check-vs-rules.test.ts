@@ -16,7 +16,7 @@ import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/
 const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 
 /** Alerts whose condition `check` evaluates too; the rest need history (rates, absence, staleness). */
-const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioPassthroughDeviceNoReset', 'VfioPassthroughDeviceNotReservedAtBoot', 'VfioVMOOMKilled', 'VfioVMStartEndangersPassthrough'];
+const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioPassthroughDeviceMissing', 'VfioPassthroughDeviceNoReset', 'VfioPassthroughDeviceNotReservedAtBoot', 'VfioVMOOMKilled', 'VfioVMStartEndangersPassthrough'];
 const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
 
 describe('check gives the answers of the recording rules on every fixture host', () => {

@@ -65,7 +65,7 @@ describe('kernel log reads are bounded per poll', () => {
 
   it('/dev/zero as --path.kmsg: the oom collector finishes its sample, fails it with a clear error, and vmstat is still read', async () => {
     const { flags } = copyHost('suprox');
-    const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: 2 };
+    const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: 2, vmReadTimeoutSeconds: 2.5 };
     const collector = oomCollector.create(settings, silentLogger);
     try {
       const { paths } = configFor([...flags, '--path.kmsg=/dev/zero']);

@@ -14,7 +14,7 @@ import { addProxmoxVm } from './helpers/fake-vm.js';
 import { copyHost } from './helpers/tmp-host.js';
 import { vm } from './helpers/vms.js';
 
-const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: 2 };
+const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: 2, vmReadTimeoutSeconds: 2.5 };
 const build = { version: 'test', revision: 'test', nodejs: 'test' };
 
 async function scrapeWithLog(flags: string[]) {

@@ -8,7 +8,7 @@ import { configFor, memoryLogger, seriesLines } from './helpers/fixtures.js';
 import { scrape, startExporterProcess, waitReady } from './helpers/exporter-process.js';
 import { copyHost } from './helpers/tmp-host.js';
 
-const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: 2 };
+const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: 2, vmReadTimeoutSeconds: 2.5 };
 const build = { version: 'test', revision: 'test', nodejs: 'test' };
 const bootId = '5f0c6d6e-2b8e-4a61-9a43-3c1f1e0f6a11';
 

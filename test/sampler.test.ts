@@ -1,21 +1,22 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, rmSync } from 'node:fs';
+import { rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createSampler } from '../src/exporter.js';
 import { configFor, memoryLogger, repoRoot, fixtureFlags } from './helpers/fixtures.js';
 import { copyHost } from './helpers/tmp-host.js';
+import { fuseAvailable, hangingMount } from './helpers/hanging-fs.js';
 import { createApp } from '../src/server.js';
 import { Registry } from 'prom-client';
 
 describe('sampler', () => {
-  it('a collector stuck on a hung read fails alone, by its deadline, and is not started twice', async () => {
+  it.skipIf(!fuseAvailable)('a collector stuck on a hung read fails alone, by its deadline, and is not started twice', async () => {
     const { root, flags } = copyHost('suprox');
-    const fifo = path.join(root, 'proc/meminfo');
-    rmSync(fifo);
-    // Opening a FIFO with no writer blocks, as a read on a hung mount does.
-    execFileSync('mkfifo', [fifo]);
+    const mount = await hangingMount();
+    const meminfo = path.join(root, 'proc/meminfo');
+    rmSync(meminfo);
+    symlinkSync(path.join(mount.dir, 'meminfo'), meminfo);
     const { log, lines } = memoryLogger();
     const sampler = createSampler(configFor([...flags, '--sample.timeout=1s']), log);
     try {
@@ -29,15 +30,33 @@ describe('sampler', () => {
 
       const second = await sampler.sample();
       expect(second.text).toContain('vfio_collector_success{collector="memory"} 0');
-      expect(lines.filter((line) => line.includes('"collector":"memory"'))[1]).toContain('previous run still has not finished');
+      expect(second.snapshot.outcomes.find((outcome) => outcome.name === 'memory')!.errors).toEqual([expect.stringContaining('previous run still has not finished')]);
+      expect(mount.reads).toEqual(['/meminfo']);
 
       const app = createApp({ telemetryPath: '/metrics', latest: () => sampler.latest, processRegistry: new Registry(), log, hostReserveBytes: 0 });
       await request(app).get('/metrics').expect(200);
     } finally {
-      // Give the stuck open() a writer so its pool thread returns.
-      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      // Killing the filesystem fails the held read, and its pool thread returns.
+      await mount.close();
       await sampler.stop();
     }
+  });
+
+  it('a FIFO in place of a host file is refused at once, never waited on', async () => {
+    const { root, flags } = copyHost('suprox');
+    for (const file of ['proc/meminfo', 'sys/devices/pci0000:00/0000:00:17.0/vendor', 'proc/1432/status']) {
+      rmSync(path.join(root, file));
+      execFileSync('mkfifo', [path.join(root, file)]);
+    }
+    const sampler = createSampler(configFor([...flags, '--sample.timeout=5s']), memoryLogger().log);
+    const started = performance.now();
+    const { snapshot } = await sampler.sample();
+    expect(performance.now() - started).toBeLessThan(2000);
+    const errors = (name: string): string => snapshot.outcomes.find((outcome) => outcome.name === name)!.errors.join('\n');
+    expect(errors('memory')).toMatch(/meminfo: not a regular file/);
+    expect(errors('pci')).toMatch(/0000:00:17\.0: .*vendor: not a regular file/);
+    expect(errors('vm')).toMatch(/1432\/status: not a regular file/);
+    await sampler.stop();
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import type { Vm } from '../src/collectors/vm-types.js';
 import { addProxmoxVm, qmpSocketPath } from './helpers/fake-vm.js';
 import { configFor, memoryLogger, sampledApp, seriesLines } from './helpers/fixtures.js';
 import { fakeQmpServer } from './helpers/qmp-server.js';
+import { fuseAvailable, hangingMount } from './helpers/hanging-fs.js';
 import { copyHost } from './helpers/tmp-host.js';
 
 const GiB = 1024 ** 3;
@@ -93,6 +94,26 @@ describe('vm collector on bad Proxmox configs', () => {
   });
 });
 
+describe('vm collector on passthrough devices the host lacks', () => {
+  it('a hostpci device not on the PCI bus is reported absent, the present ones present', async () => {
+    const { root, flags } = copyHost('suprox');
+    const file = path.join(configDir(root), '101.conf');
+    writeFileSync(file, 'name: truenas\nmemory: 16384\nhostpci0: 0000:00:17.0,pcie=1\nhostpci1: 0000:ee:00.0\n');
+    const { text } = await scrapeWithLog(flags);
+    expect(seriesLines(text, 'vfio_vm_pci_device_present')).toEqual([
+      'vfio_vm_pci_device_present{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_present{vmid="101",pci_address="0000:ee:00.0",slot="hostpci1"} 0',
+    ]);
+  });
+
+  it('without a readable PCI bus, presence is unknown: no series rather than 0', async () => {
+    const { flags } = copyHost('suprox');
+    const { text } = await scrapeWithLog([...flags, '--path.sysfs=/nonexistent/sys']);
+    expect(seriesLines(text, 'vfio_vm_pci_device_info')).not.toEqual([]);
+    expect(seriesLines(text, 'vfio_vm_pci_device_present')).toEqual([]);
+  });
+});
+
 describe('vm collector on pid files and processes', () => {
   it('a pid file naming a dead pid, a non-QEMU process, or another VM\'s QEMU: not running', async () => {
     const { root, flags } = copyHost('suprox-trouble');
@@ -121,6 +142,28 @@ describe('vm collector on pid files and processes', () => {
     expect(text).toContain('vfio_vm_info{vmid="300",name="vm300",source="qemu",id="",node=""} 1');
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="300"} ${GiB}`);
     expect(seriesLines(text, 'vfio_vm_qmp_up')).toEqual([]);
+  });
+
+  it('a garbled /proc/<pid>/status keeps a running VM running, with no memory figure made up, and reports the VM', async () => {
+    const { root, flags } = copyHost('suprox');
+    const status = path.join(root, 'proc/1432/status');
+    writeFileSync(status, 'Name:\tkvm\nState:\t\u0000\u0001garbage\nVmLck:\tlots\nVmPin:\t0 kB\nVmRSS:\tgarbage kB\n');
+    const { text, lines } = await scrapeWithLog(flags);
+    expect(text).toContain('vfio_vm_running{vmid="100"} 1');
+    expect(seriesLines(text, 'vfio_vm_memory_rss_bytes').filter((line) => line.includes('"100"'))).toEqual([]);
+    expect(seriesLines(text, 'vfio_vm_memory_locked_bytes').filter((line) => line.includes('"100"'))).toEqual([]);
+    expect(text).toContain('vfio_vm_scrape_error{vmid="100"} 1');
+    expect(text).toContain('vfio_vm_scrape_error{vmid="101"} 0');
+    expect(lines.filter((line) => line.startsWith('error')).join('\n')).toMatch(/1432\/status: VmRSS: not a size in kB/);
+  });
+
+  it('a truncated /proc/<pid>/status gives no RSS series rather than 0', async () => {
+    const { root, flags } = copyHost('suprox');
+    writeFileSync(path.join(root, 'proc/1432/status'), 'Name:\tkvm\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t1432\nVmPeak:\t3422');
+    const { text } = await scrapeWithLog(flags);
+    expect(text).toContain('vfio_vm_running{vmid="100"} 1');
+    expect(seriesLines(text, 'vfio_vm_memory_rss_bytes').filter((line) => line.includes('"100"'))).toEqual([]);
+    expect(text).toContain('vfio_vm_scrape_error{vmid="100"} 1');
   });
 
   it('reads the cgroup v1 memory controller when the host has one', async () => {
@@ -226,7 +269,7 @@ describe('vm collector QMP', () => {
     const server = await fakeQmpServer(qmpSocketPath(root, '100'), 'hang');
     const config = configFor([...flags, '--qmp.timeout=400ms']);
     const { log } = memoryLogger();
-    const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: config.qmpTimeoutSeconds };
+    const settings = { sampleIntervalSeconds: 15, qmpTimeoutSeconds: config.qmpTimeoutSeconds, vmReadTimeoutSeconds: 2.5 };
     const collector = vmCollector.create(settings, log);
     const context = { paths: config.paths, log, settings, previous: undefined };
     const qmpOf = (vms: Vm[]) => vms.find((vm) => vm.vmid === '100')!.qmp!;
@@ -237,5 +280,42 @@ describe('vm collector QMP', () => {
     // Once the first exchange has let go of the socket, the next sample asks again.
     expect(qmpOf((await collector.collect(context)).facts.vms).error).toBe('no answer within 0.4s');
     expect(server.connections).toBe(2);
+  });
+});
+
+describe('vm collector on reads that hang', () => {
+  it.skipIf(!fuseAvailable)('a config and a /proc/<pid>/cmdline that never answer cost their own VMs only, and are not read twice', async () => {
+    const { root, flags } = copyHost('suprox');
+    const mount = await hangingMount();
+    try {
+      // VM 200's config on a hung pmxcfs; VM 201 runs, but its cmdline read waits (an mmap lock held).
+      symlinkSync(path.join(mount.dir, '200.conf'), path.join(configDir(root), '200.conf'));
+      addProxmoxVm(root, '201', 'name: stuck\nmemory: 1024\n', 5201);
+      rmSync(path.join(root, 'proc/5201/cmdline'));
+      symlinkSync(path.join(mount.dir, 'cmdline-5201'), path.join(root, 'proc/5201/cmdline'));
+      const { log, lines } = memoryLogger();
+      // --sample.timeout=2s: each VM read gets 0.5s.
+      const { sampler } = await sampledApp([...flags, '--no-collector.pci', '--no-collector.iommu', '--sample.timeout=2s'], log);
+      for (const sample of [sampler.latest!, await sampler.sample()]) {
+        const vm = sample.snapshot.outcomes.find((outcome) => outcome.name === 'vm')!;
+        expect(vm.durationSeconds).toBeLessThan(1.5);
+        expect(vm.errors.join('\n')).not.toContain('timed out after');
+        const { text } = sample;
+        expect(text).toContain('vfio_vm_running{vmid="100"} 1');
+        expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="101"} ${16 * GiB}`);
+        expect(text).toContain('vfio_vm_scrape_error{vmid="100"} 0');
+        expect(text).toContain('vfio_vm_scrape_error{vmid="200"} 1');
+        expect(text).toContain('vfio_vm_config_parse_errors{vmid="200"} 1');
+        expect(text).toContain('vfio_vm_running{vmid="201"} 1');
+        expect(text).toContain('vfio_vm_scrape_error{vmid="201"} 1');
+        expect(seriesLines(text, 'vfio_vm_memory_rss_bytes').filter((line) => line.includes('"201"'))).toEqual([]);
+      }
+      // One line for each hung read, when it starts, however many samples it hangs through.
+      expect(lines.filter((line) => line.startsWith('error') && line.includes('200.conf'))).toEqual([expect.stringMatching(/200\.conf: no answer within 0\.5s/)]);
+      expect(lines.filter((line) => line.startsWith('error') && line.includes('process 5201'))).toEqual([expect.stringMatching(/not read again until it answers/)]);
+      expect(mount.reads.sort()).toEqual(['/200.conf', '/cmdline-5201']);
+    } finally {
+      await mount.close();
+    }
   });
 });

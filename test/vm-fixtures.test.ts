@@ -56,6 +56,7 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
       'vfio_vm_start_on_boot{vmid="101"} 1',
       'vfio_vm_passthrough_devices{vmid="101"} 1',
       'vfio_vm_pci_device_info{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_present{vmid="101",pci_address="0000:00:17.0",slot="hostpci0"} 1',
       `vfio_vm_memory_configured_bytes{vmid="101"} ${12 * GiB}`,
       'vfio_vm_memory_balloon_min_bytes{vmid="101"} 0',
       'vfio_vm_balloon_enabled{vmid="101"} 0',
@@ -63,6 +64,7 @@ describe('vm collector on the fixed seed host (suprox-fixed)', async () => {
       `vfio_vm_memory_locked_bytes{vmid="101"} ${12583424 * 1024}`,
       'vfio_vm_memory_cgroup_bytes{vmid="101"} 13177962496',
       'vfio_vm_qmp_up{vmid="101"} 0',
+      'vfio_vm_scrape_error{vmid="101"} 0',
       'vfio_vm_config_parse_errors{vmid="101"} 0',
       // The kill before the fix is still in the kernel log.
       'vfio_vm_last_oom_kill_timestamp_seconds{vmid="101"} 1709062125.623241',
@@ -93,6 +95,7 @@ describe('vm collector on a libvirt host passing a GPU through (libvirt-gpu)', a
       [
         'vfio_vm_info{vmid="ubuntu-server",name="ubuntu-server",source="libvirt",id="",node=""} 1',
         'vfio_vm_running{vmid="ubuntu-server"} 0',
+        'vfio_vm_scrape_error{vmid="ubuntu-server"} 0',
         'vfio_vm_start_on_boot{vmid="ubuntu-server"} 1',
         'vfio_vm_template{vmid="ubuntu-server"} 0',
         'vfio_vm_passthrough_devices{vmid="ubuntu-server"} 0',

@@ -54,7 +54,7 @@ describe('vm collector: what the VM will be', () => {
     addQemuProcess(root, 4150, ['-name', 'handmade', '-pidfile', '/var/run/qemu-server/150.pid', '-m', '256']);
     const { text } = await sampleHost(flags);
     expect(text).toContain('vfio_vm_running{vmid="150"} 1');
-    expect(seriesLines(text, 'vfio_vm_info').filter((line) => line.includes('handmade'))).toEqual(['vfio_vm_info{vmid="150",name="handmade",source="proxmox"} 1']);
+    expect(seriesLines(text, 'vfio_vm_info').filter((line) => line.includes('handmade'))).toEqual(['vfio_vm_info{vmid="150",name="handmade",source="proxmox",id="qemu/150",node="suprox"} 1']);
   });
 
   it('an mdev is reported by its uuid under its parent PCI device, never as a pci_address; an unresolvable one keeps its own label', async () => {

@@ -104,8 +104,8 @@ const residentBytes = (vm: Vm): number => vm.process?.rssBytes ?? nextStartMemor
  * passthrough VMs run: how its start leaves them. Undefined when the question does not arise.
  */
 export function passthroughRisk(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): PassthroughRisk | undefined {
-  if (vm.running || vm.template || passthroughDeviceCount(vm) > 0 || poolOf(vm) === 'hugepages') return undefined;
-  const atRisk = vms.filter((other) => other.running && passthroughDeviceCount(other) > 0).sort((a, b) => residentBytes(b) - residentBytes(a));
+  if (vm.running !== false || vm.template || passthroughDeviceCount(vm) > 0 || poolOf(vm) === 'hugepages') return undefined;
+  const atRisk = vms.filter((other) => other.running === true && passthroughDeviceCount(other) > 0).sort((a, b) => residentBytes(b) - residentBytes(a));
   const floorBytes = memoryFloorBytes(vm);
   const fullBytes = nextStartMemoryBytes(vm);
   if (atRisk.length === 0 || floorBytes === undefined || fullBytes === undefined) return undefined;

@@ -36,7 +36,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
       const headroomBytes = vm.passthroughRisk ? vm.passthroughRisk.floorHeadroomBytes : (vm.startHeadroom?.headroomBytes ?? null);
       const risky = headroomBytes !== null && headroomBytes < 0;
       return (
-        `<tr${risky ? ' class="bad"' : ''}>${cell(vm.vmid)}${cell(vm.name)}${cell(vm.template ? 'template' : vm.running ? 'running' : 'stopped')}${cell(vm.startOnBoot ? 'yes' : 'no')}` +
+        `<tr${risky ? ' class="bad"' : ''}>${cell(vm.vmid)}${cell(vm.name)}${cell(vm.template ? 'template' : vm.running === null ? 'unknown' : vm.running ? 'running' : 'stopped')}${cell(vm.startOnBoot ? 'yes' : 'no')}` +
         `${bytesCell(vm.memoryConfiguredBytes)}${cell(vm.balloonEnabled ? `on, floor ${vm.balloonMinBytes === null ? '?' : gib(vm.balloonMinBytes)}` : 'off')}` +
         `${bytesCell(vm.rssBytes)}${bytesCell(vm.lockedBytes)}${bytesCell(headroomBytes)}${cell(vm.devices.join(' '), 'addr')}</tr>`
       );
@@ -54,7 +54,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
   const groups = report.groups
     .map(
       (group) =>
-        `<tr${group.viable ? '' : ' class="bad"'}>${cell(group.id)}${cell(group.viable ? 'viable' : 'not viable')}` +
+        `<tr${group.viable === true ? '' : ' class="bad"'}>${cell(group.id)}${cell(group.viable === null ? 'unknown' : group.viable ? 'viable' : 'not viable')}` +
         `${cell(group.members.map((member) => `${member.address} (${member.driver})`).join(', '), 'addr')}</tr>`,
     )
     .join('\n');

@@ -59,7 +59,7 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
   for (const vm of vms.filter(hasPassthrough)) {
     const balloonBelowMemory =
       vm.balloonEnabled && vm.balloonMinBytes !== undefined && vm.memoryConfiguredBytes !== undefined && vm.balloonMinBytes < vm.memoryConfiguredBytes;
-    if (!vm.running) {
+    if (vm.running === false) {
       const headroom = startHeadroom(vm, memory, reserveBytes);
       if (headroom && headroom.headroomBytes < 0) {
         const fitsMiB = memoryThatFitsMiB(headroom.availableBytes);
@@ -130,6 +130,18 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
   const devices = new Map(pci.devices.map((device) => [device.address, device]));
   for (const vm of vms) {
     for (const assigned of vm.devices) {
+      if (assigned.present === false) {
+        problems.push({
+          alert: 'VfioPassthroughDeviceMissing',
+          severity: 'warning',
+          vmid: vm.vmid,
+          summary: `${vmLabel(vm)} is assigned ${assigned.pciAddress} as ${assigned.slot}, but the host has no PCI device at that address: the VM does not start with it.`,
+          fix: `Find where the card went (lspci -nn; a move to another slot changes its address, a dead card or a BIOS change can hide it) and point ${assigned.slot} at it (${vm.source === 'proxmox' ? `qm set ${vm.vmid} --${assigned.slot} <addr>` : 'virsh edit'}), or remove ${assigned.slot}.`,
+          runbook: runbook('VfioPassthroughDeviceMissing'),
+          blocksStart: true,
+        });
+        continue;
+      }
       const device = devices.get(assigned.pciAddress);
       if (!device?.driver || device.vfioBound || device.driver === 'pci-stub') continue;
       problems.push({
@@ -224,7 +236,7 @@ function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | unde
           runbook: runbook('VfioPassthroughDiskHeldByHost'),
           blocksStart: true,
         });
-      } else if (!vm.running) {
+      } else if (vm.running === false) {
         const visible = behind.filter((device) => device.kind === 'disk');
         const unknown = behind.filter((device) => device.held === undefined).map((device) => device.name);
         problems.push({
@@ -314,7 +326,7 @@ function bootReservationFix(device: BootBindingDevice, boot: BootBindingFacts): 
 function bootBindingProblems(vms: readonly Vm[], boot: BootBindingFacts): Problem[] {
   const byAddress = new Map(boot.devices.map((device) => [device.address, device]));
   return vms
-    .filter((vm) => vm.startOnBoot && !vm.configUnreadable)
+    .filter((vm) => vm.startOnBoot && !vm.template && !vm.configUnreadable)
     .flatMap((vm) =>
       vm.devices.flatMap(({ pciAddress, slot }) => {
         const device = byAddress.get(pciAddress);

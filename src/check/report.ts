@@ -29,7 +29,8 @@ export interface DeviceRow {
 
 export interface GroupRow {
   id: string;
-  viable: boolean;
+  /** null: a member could not be read. */
+  viable: boolean | null;
   members: { address: string; driver: string }[];
 }
 
@@ -37,7 +38,8 @@ export interface VmRow {
   vmid: string;
   name: string;
   source: string;
-  running: boolean;
+  /** null: its pid file could not be read and no process was found for it. */
+  running: boolean | null;
   startOnBoot: boolean;
   template: boolean;
   memoryConfiguredBytes: number | null;
@@ -144,7 +146,7 @@ function vmRow(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts | undefined, 
     vmid: vm.vmid,
     name: vm.name,
     source: vm.source,
-    running: vm.running,
+    running: vm.running ?? null,
     startOnBoot: vm.startOnBoot,
     template: vm.template,
     memoryConfiguredBytes: vm.memoryConfiguredBytes ?? null,
@@ -155,7 +157,7 @@ function vmRow(vm: Vm, vms: readonly Vm[], memory: HostMemoryFacts | undefined, 
     lockedBytes: vm.process?.lockedBytes ?? null,
     hugepages: vm.hugepages ?? null,
     devices: [...vm.devices.map((device) => device.pciAddress), ...vm.mdevs.map((mdev) => `mdev ${mdev.uuid}${mdev.parentPciAddress ? ` on ${mdev.parentPciAddress}` : ''}`)],
-    startHeadroom: !vm.running && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
+    startHeadroom: vm.running === false && memory ? (startHeadroom(vm, memory, reserveBytes) ?? null) : null,
     passthroughRisk: risk ? { ...risk, atRisk: risk.atRisk.map((each) => each.vmid) } : null,
   };
 }
@@ -167,6 +169,7 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   const vm = vms.find((candidate) => candidate.vmid === vmid);
   if (!vm) return unknown(`no VM ${vmid} on this host`);
   if (vm.running) return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} is already running` };
+  if (vm.running === undefined) return unknown(`whether VM ${vmid} runs is unknown: ${vm.readErrors.join('; ')}`);
   if (vm.template) return { vmid, exitCode: 1, verdict: 'refuse', reason: `VM ${vmid} is a template: qemu-server does not start templates; clone it (qm clone ${vmid} <newid>) and start the clone` };
   const blocking = problems.filter((problem) => problem.vmid === vmid && problem.blocksStart);
   if (blocking.length > 0) return { vmid, exitCode: 1, verdict: 'refuse', reason: blocking.map((problem) => `${problem.summary} Fix: ${problem.fix}`).join('\n') };
@@ -226,8 +229,8 @@ export function buildReport(snapshot: Snapshot, options: { reserveBytes: number;
     }),
     groups: (iommu?.groups ?? []).map((group) => ({
       id: group.id,
-      viable: group.blocking.length === 0,
-      members: group.members.map((member) => ({ address: member.address, driver: member.driver ?? 'none' })),
+      viable: group.viable ?? null,
+      members: group.members.map((member) => ({ address: member.address, driver: member.driverKnown ? (member.driver ?? 'none') : 'unknown' })),
     })),
     disks: (disks?.controllers ?? []).map((controller) => ({
       address: controller.address,

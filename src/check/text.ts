@@ -51,7 +51,7 @@ export function renderText(report: CheckReport): string {
   }
   lines.push('', `VMs (${report.vms.length}):`);
   for (const vm of report.vms) {
-    const state = [vm.running ? 'running' : 'stopped', vm.startOnBoot ? 'onboot' : '', vm.template ? 'template' : ''].filter(Boolean).join(', ');
+    const state = [vm.running === null ? 'state unknown' : vm.running ? 'running' : 'stopped', vm.startOnBoot ? 'onboot' : '', vm.template ? 'template' : ''].filter(Boolean).join(', ');
     lines.push(`  ${vm.vmid} ${vm.name} [${vm.source}] ${state}: ${vmMemory(vm)}`);
     if (vm.devices.length > 0) lines.push(`      passthrough: ${vm.devices.join(', ')}`);
   }
@@ -71,7 +71,8 @@ export function renderText(report: CheckReport): string {
   }
   lines.push('', report.groups.length === 0 ? 'IOMMU groups: none (IOMMU off)' : `IOMMU groups (${report.groups.length}):`);
   for (const group of report.groups) {
-    lines.push(`  group ${group.id}${group.viable ? '' : ' (not viable)'}: ${group.members.map((member) => `${shortAddress(member.address)} ${member.driver}`).join(', ')}`);
+    const verdict = group.viable === null ? ' (viability unknown)' : group.viable ? '' : ' (not viable)';
+    lines.push(`  group ${group.id}${verdict}: ${group.members.map((member) => `${shortAddress(member.address)} ${member.driver}`).join(', ')}`);
   }
   if (report.disks.length > 0) lines.push('', 'Disks behind storage controllers (as lsblk would show them):');
   for (const controller of report.disks) {

@@ -1,4 +1,4 @@
-import { readOptionalKernelFileSync } from '../host/fs.js';
+import { readOptionalFile } from '../host/fs.js';
 import { ModulesAliasCache, readBootConfig } from '../host/boot-binding.js';
 import {
   cmdlineVfioIds, modulesForModalias, parseModalias, parseVfioPciIds, vfioIdMatches,
@@ -53,8 +53,8 @@ export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
         const cmdlineIds = parseVfioPciIds(cmdlineVfioIds(config.cmdline) ?? '').map((id) => ({ source: 'cmdline' as const, id, directive: undefined }));
         const modprobeIds = config.modprobe.vfioIds.flatMap((directive) => parseVfioPciIds(directive.ids).map((id) => ({ source: 'modprobe' as const, id, directive })));
         const allIds: { source: 'cmdline' | 'modprobe'; id: VfioPciId; directive: ModprobeDirective | undefined }[] = [...cmdlineIds, ...modprobeIds];
-        const { values: devices, errors: deviceErrors } = await readEachPciDevice(context, 'boot_binding', log, (busEntry, address): BootBindingDevice | undefined => {
-          const modalias = readOptionalKernelFileSync(`${busEntry}/modalias`);
+        const { values: devices, errors: deviceErrors } = await readEachPciDevice(context, 'boot_binding', log, async (tree, busEntry, address): Promise<BootBindingDevice | undefined> => {
+          const modalias = await readOptionalFile(tree, `${busEntry}/modalias`);
           if (modalias === undefined) return undefined;
           const ids = parseModalias(modalias);
           const modules = aliases === undefined ? undefined : modulesForModalias(aliases, modalias.trim());

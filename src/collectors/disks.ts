@@ -1,5 +1,5 @@
 import { readBlockDevices, type BlockDeviceRead } from '../host/block-devices.js';
-import { errorMessage, listDir, readOptionalText, readText } from '../host/fs.js';
+import { errorMessage, fileErrorMessage, listDir, readOptionalText, readText } from '../host/fs.js';
 import { procPath, rootPath, type HostPaths } from '../host/paths.js';
 import { readPciBus } from '../host/pci-bus.js';
 import { parseMountinfo, type Mount } from '../parse/mountinfo.js';
@@ -62,14 +62,14 @@ async function readHostUsers(paths: HostPaths, errors: string[]): Promise<HostUs
     for (const error of parsed.errors) errors.push(`${mountinfoFile}: ${error}`);
     mounts = parsed.errors.length === 0 ? parsed.mounts : undefined;
   } catch (error) {
-    errors.push(`${mountinfoFile}: ${errorMessage(error)}`);
+    errors.push(fileErrorMessage(mountinfoFile, error));
   }
   try {
     // A kernel built without swap support has no /proc/swaps, and no swap.
     const text = await readOptionalText(swapsFile);
     swaps = text === undefined ? [] : parseSwaps(text);
   } catch (error) {
-    errors.push(`${swapsFile}: ${errorMessage(error)}`);
+    errors.push(fileErrorMessage(swapsFile, error));
   }
   const kstatDir = procPath(paths, 'spl/kstat/zfs');
   const zfsPools = new Set<string>();

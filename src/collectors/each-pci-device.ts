@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { errorMessage, isMissing } from '../host/fs.js';
+import { errorMessage, fileTree, isMissing, type FileTree } from '../host/fs.js';
 import { readPciBus } from '../host/pci-bus.js';
 import { pciDevicesDir } from '../host/sysfs-pci.js';
 import type { Logger } from '../log.js';
@@ -9,24 +9,24 @@ import type { CollectContext } from './types.js';
 const devicesPerTurn = 256;
 
 /**
- * Reads more of every device of the sample's PCI bus read, synchronously through `read(busEntry, address)`
- * (undefined: nothing to report for that device). A device removed meanwhile is skipped; any other failure
+ * Reads more of every device of the sample's PCI bus read through `read(tree, busEntry, address)`, with sysfs's
+ * file tree (synchronous on a real sysfs, the thread pool elsewhere; undefined: nothing to report for that device). A device removed meanwhile is skipped; any other failure
  * is an error for that device alone.
  */
 export async function readEachPciDevice<T>(
   context: CollectContext,
   collector: string,
   log: Logger,
-  read: (busEntry: string, address: string) => T | undefined,
+  read: (tree: FileTree, busEntry: string, address: string) => Promise<T | undefined>,
 ): Promise<{ values: T[]; errors: string[] }> {
-  const bus = await readPciBus(context.paths, context);
+  const [bus, tree] = await Promise.all([readPciBus(context.paths, context), fileTree(context.paths.sysfs)]);
   const busDir = pciDevicesDir(context.paths);
   const values: T[] = [];
   const errors: string[] = [];
   for (const [position, { address }] of bus.devices.entries()) {
     if (position > 0 && position % devicesPerTurn === 0) await yieldToEventLoop();
     try {
-      const value = read(`${busDir}/${address}`, address);
+      const value = await read(tree, `${busDir}/${address}`, address);
       if (value !== undefined) values.push(value);
     } catch (error) {
       if (isMissing(error)) log.debug('PCI device vanished during sample', { collector, device: address });

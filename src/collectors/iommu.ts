@@ -1,8 +1,8 @@
-import { access } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { errorMessage, isMissing, listDir } from '../host/fs.js';
 import { sysPath } from '../host/paths.js';
 import { readPciBus } from '../host/pci-bus.js';
-import { blockingMembers, type IommuMember } from '../parse/iommu.js';
+import { groupViability, type IommuMember } from '../parse/iommu.js';
 import type { CollectorDefinition } from './types.js';
 
 export interface IommuGroup {
@@ -10,6 +10,8 @@ export interface IommuGroup {
   members: IommuMember[];
   /** Members that keep VFIO from accepting the group: endpoints on host drivers. */
   blocking: IommuMember[];
+  /** Undefined when a member could not be read and no other member blocks the group. */
+  viable: boolean | undefined;
 }
 
 export interface IommuFacts {
@@ -28,6 +30,12 @@ const byNumericId = (a: string, b: string): number => Number(a) - Number(b) || a
 const sameMembers = (a: readonly IommuMember[], b: readonly IommuMember[]): boolean =>
   a.length === b.length && a.every((member, index) => member.address === b[index]!.address && member.classId === b[index]!.classId && member.driver === b[index]!.driver);
 
+/** The group whose `devices/` directory lists `address`, for a device whose own `iommu_group` link could not be read. */
+async function groupListing(groupsDir: string, groupIds: readonly string[], address: string): Promise<string | undefined> {
+  for (const id of groupIds) if ((await readdir(`${groupsDir}/${id}/devices`).catch((): string[] => [])).includes(address)) return id;
+  return undefined;
+}
+
 export const iommuCollector: CollectorDefinition<'iommu'> = {
   name: 'iommu',
   description: 'IOMMU groups: membership and whether VFIO would accept each group',
@@ -44,24 +52,37 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
         await access(sysPath(paths, 'kernel'));
         const errors: string[] = [];
         const membersById = new Map<string, IommuMember[]>();
-        const groupIds = (await listDir(sysPath(paths, 'kernel/iommu_groups'))).filter((name) => /^\d+$/.test(name));
+        const groupsDir = sysPath(paths, 'kernel/iommu_groups');
+        const groupIds = (await listDir(groupsDir)).filter((name) => /^\d+$/.test(name));
         for (const id of groupIds) membersById.set(id, []);
         // Membership from each device's `iommu_group` link, the other side of the group's `devices/` links:
         // the bus is read once per sample for pci and iommu, where listing every group costs a read each.
         const bus = await readPciBus(paths, context);
         // Nothing changed since these facts were made: the same facts again, whose text the sampler keeps.
         if (last?.generation === bus.generation && last.groupIds === groupIds.join()) return { facts: last.facts, errors };
-        for (const { address, error } of bus.failures) if (!isMissing(error)) errors.push(`PCI device ${address}: ${errorMessage(error)}`);
-        for (const { address, classId, driver, iommuGroup } of bus.devices) {
-          if (iommuGroup === undefined) continue;
+        const addMember = (iommuGroup: string | undefined, member: IommuMember): void => {
+          if (iommuGroup === undefined) return;
           const members = membersById.get(iommuGroup) ?? [];
           membersById.set(iommuGroup, members);
-          members.push({ address, classId, driver });
+          members.push(member);
+        };
+        for (const { address, classId, driver, iommuGroup } of bus.devices) addMember(iommuGroup, { address, classId, driver, driverKnown: true });
+        // A device only partly read still belongs to its group: left out, it would make the group read viable.
+        for (const failure of bus.failures) {
+          if (isMissing(failure.error)) continue;
+          errors.push(`PCI device ${failure.address}: ${errorMessage(failure.error)}`);
+          const group = failure.iommuGroup.ok ? failure.iommuGroup.value : await groupListing(groupsDir, groupIds, failure.address);
+          addMember(group, {
+            address: failure.address,
+            classId: failure.classId.ok ? failure.classId.value : undefined,
+            driver: failure.driver.ok ? failure.driver.value : undefined,
+            driverKnown: failure.driver.ok,
+          });
         }
         const groups: IommuGroup[] = [...membersById.keys()].sort(byNumericId).map((id) => {
           const members = membersById.get(id)!;
           const previous = built.get(id);
-          return previous && sameMembers(previous.members, members) ? previous : { id, members, blocking: blockingMembers(members) };
+          return previous && sameMembers(previous.members, members) ? previous : { id, members, ...groupViability(members) };
         });
         built = new Map(groups.map((group) => [group.id, group]));
         const facts = { enabled: groups.length > 0, groups };
@@ -75,13 +96,13 @@ export const iommuCollector: CollectorDefinition<'iommu'> = {
     const size = sink.gauge('vfio_iommu_group_devices', 'Number of devices in the IOMMU group.', ['iommu_group']);
     const viable = sink.gauge(
       'vfio_iommu_group_viable',
-      '1 when VFIO would accept the IOMMU group now: no endpoint in it is bound to a host driver.',
+      '1 when VFIO would accept the IOMMU group now: no endpoint in it is bound to a host driver. Absent when a member could not be read.',
       ['iommu_group'],
     );
     for (const group of groups)
       sink.group(group, () => {
         size({ iommu_group: group.id }, group.members.length);
-        viable({ iommu_group: group.id }, group.blocking.length === 0 ? 1 : 0);
+        if (group.viable !== undefined) viable({ iommu_group: group.id }, group.viable ? 1 : 0);
       });
   },
 };

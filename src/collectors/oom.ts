@@ -1,3 +1,4 @@
+import { sharedBoundedReads } from '../host/bounded-reads.js';
 import { errorMessage } from '../host/fs.js';
 import { KmsgFollower } from '../host/kmsg.js';
 import { readBootId, readBootTimeSeconds, readCgroupOomKills, readVmstatOomKills } from '../host/oom-counters.js';
@@ -35,8 +36,8 @@ declare module './types.js' {
  * pid → vmid of every QEMU alive now (`-id`, a Proxmox pid file, else `-name`). A kill in the ring whose pid
  * still names a QEMU is that VM's only while the pid was not reused since; a QEMU that is gone names nothing.
  */
-async function qemuVmidsByPid(paths: HostPaths): Promise<Map<number, string>> {
-  const { processes } = await findQemuProcesses(paths, new Set());
+async function qemuVmidsByPid(paths: HostPaths, readTimeoutSeconds: number): Promise<Map<number, string>> {
+  const { processes } = await findQemuProcesses(paths, new Set(), sharedBoundedReads(paths, readTimeoutSeconds));
   const vmids = new Map<number, string>();
   for (const { pid, cmdline } of processes.values()) {
     const vmid = cmdlineVmid(cmdline) ?? cmdline.name;
@@ -157,7 +158,7 @@ export const oomCollector: CollectorDefinition<'oom'> = {
 
         if (!follower) {
           // The ring holds kills from before the exporter started, and no VM has been reported yet.
-          if (previous?.facts.vm === undefined) context.startProcessVmids = await qemuVmidsByPid(paths).catch(failed('QEMU processes'));
+          if (previous?.facts.vm === undefined) context.startProcessVmids = await qemuVmidsByPid(paths, settings.vmReadTimeoutSeconds).catch(failed('QEMU processes'));
           await keeper?.restore(paths, tally);
           follower = new KmsgFollower(paths.kmsg, tallyHandlers(tally, () => context, (finding) => logFinding(log, finding, anomalyLogged)));
           follower.startPolling(Math.min(backgroundPollMs, settings.sampleIntervalSeconds * 1000), (error) =>

@@ -1,4 +1,4 @@
-import { readOptionalKernelFileSync } from '../host/fs.js';
+import { readOptionalText } from '../host/fs.js';
 import { procPath } from '../host/paths.js';
 import { aerSeverities, readPciHealth, type PciHealthRead } from '../host/sysfs-pci-health.js';
 import { kernelHasResetMethod } from '../parse/pci-health.js';
@@ -28,11 +28,11 @@ export const pciHealthCollector: CollectorDefinition<'pci_health'> = {
   create(_settings, log) {
     return {
       async collect(context) {
-        const release = readOptionalKernelFileSync(procPath(context.paths, 'sys/kernel/osrelease'));
+        const release = await readOptionalText(procPath(context.paths, 'sys/kernel/osrelease'));
         const hasResetMethod = release === undefined ? undefined : kernelHasResetMethod(release);
         const vfIndexes = new Map<string, number>();
-        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, (busEntry, address): PciHealthDevice => {
-          const { virtfns, ...read } = readPciHealth(busEntry, hasResetMethod);
+        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, async (tree, busEntry, address): Promise<PciHealthDevice> => {
+          const { virtfns, ...read } = await readPciHealth(tree, busEntry, hasResetMethod);
           for (const { index, address: vf } of virtfns) vfIndexes.set(vf, index);
           return { address, ...read, vfIndex: undefined };
         });

@@ -18,6 +18,8 @@ export interface CollectorSettings {
   sampleIntervalSeconds: number;
   /** Hard deadline for one QMP exchange. */
   qmpTimeoutSeconds: number;
+  /** Deadline of one VM's file read (config, pid file, /proc/<pid>): a read that hangs costs that VM, not the collector. */
+  vmReadTimeoutSeconds: number;
 }
 
 export interface Snapshot {

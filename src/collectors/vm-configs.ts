@@ -1,4 +1,5 @@
-import { errorMessage, maxTextFileBytes } from '../host/fs.js';
+import type { BoundedReads } from '../host/bounded-reads.js';
+import { errorMessage, fileErrorMessage, maxTextFileBytes } from '../host/fs.js';
 import {
   definedDomainFile,
   isAutostart,
@@ -77,6 +78,7 @@ const emptyVm = (vmid: string, source: Vm['source']): ConfiguredVm['vm'] => ({
   mdevs: [],
   configProblems: 1,
   configUnreadable: true,
+  readErrors: [],
 });
 
 /**
@@ -109,7 +111,7 @@ function proxmoxDevices(config: PveVmConfig, context: ProxmoxContext, problems: 
     if (twice !== undefined) problems.push({ line, message: `${slot}: ${twice} is assigned more than once` });
     for (const pciAddress of addresses.filter((address) => !used.has(address))) {
       used.add(pciAddress);
-      devices.push({ pciAddress, slot });
+      devices.push({ pciAddress, slot, present: undefined });
     }
   }
   return devices;
@@ -147,6 +149,7 @@ export function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): 
       mdevs: [],
       configProblems: problems.length + mappingProblems.length,
       configUnreadable: false,
+      readErrors: [],
     },
     problems: [...problems, ...mappingProblems].sort((a, b) => a.line - b.line),
   };
@@ -164,6 +167,7 @@ export async function readProxmoxVms(
   presentAddresses: readonly string[],
   log: Logger,
   memo: ProblemMemo,
+  reads: BoundedReads,
 ): Promise<ConfigRead & { node: string | undefined }> {
   const vmids = await listPveVmids(paths);
   const errors: string[] = [];
@@ -185,7 +189,7 @@ export async function readProxmoxVms(
   // All configs at once (the thread pool bounds how many run): one after the other, each read cost its own wake-ups of the event loop.
   const texts = await Promise.all(
     vmids.map((vmid) =>
-      readConfigText(pveConfigFile(paths, vmid)).then(
+      reads.run(pveConfigFile(paths, vmid), () => readConfigText(pveConfigFile(paths, vmid))).then(
         (text) => ({ text, error: undefined }),
         (error: unknown) => ({ text: undefined, error }),
       ),
@@ -201,8 +205,9 @@ export async function readProxmoxVms(
       memo.warnOnce(log, file, problems);
       vms.push({ vm, pidFile, statusPid: undefined });
     } catch (error) {
-      errors.push(`VM ${vmid}: ${errorMessage(error)}`);
-      vms.push({ vm: emptyVm(vmid, 'proxmox'), pidFile, statusPid: undefined });
+      const message = `VM ${vmid}: ${errorMessage(error)}`;
+      errors.push(message);
+      vms.push({ vm: { ...emptyVm(vmid, 'proxmox'), readErrors: [message] }, pidFile, statusPid: undefined });
     }
   });
   return { vms, errors, node };
@@ -221,10 +226,11 @@ export function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): Configur
     balloonMinBytes: domain.balloonEnabled ? domain.currentMemoryBytes : 0,
     hugepages: domain.hugepages === undefined ? undefined : hugepageLabel(domain.hugepages),
     pending: undefined,
-    devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}` })),
+    devices: domain.hostdevs.map((pciAddress, index) => ({ pciAddress, slot: `hostdev${index}`, present: undefined })),
     mdevs: [],
     configProblems: 0,
     configUnreadable: false,
+    readErrors: [],
   };
 }
 
@@ -232,7 +238,7 @@ export function libvirtVm(domain: LibvirtDomain, startOnBoot: boolean): Configur
  * libvirt domains: a running one from its status XML (the live definition), else its defined XML.
  * One unreadable domain is an error for that domain only.
  */
-export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
+export async function readLibvirtVms(paths: HostPaths, reads: BoundedReads): Promise<ConfigRead> {
   const [defined, running] = await Promise.all([listDefinedDomains(paths), listRunningDomains(paths)]);
   const errors: string[] = [];
   const vms: ConfiguredVm[] = [];
@@ -248,23 +254,26 @@ export async function readLibvirtVms(paths: HostPaths): Promise<ConfigRead> {
     if (running.includes(name)) {
       try {
         // Status XML carries the QEMU capabilities too: it may outgrow a config.
-        const status = parseLibvirtStatus(await readConfigText(runningDomainFile(paths, name), maxTextFileBytes));
+        const file = runningDomainFile(paths, name);
+        const status = parseLibvirtStatus(await reads.run(file, () => readConfigText(file, maxTextFileBytes)));
         domain = status.domain;
         statusPid = status.pid;
       } catch (error) {
-        failures.push(`${runningDomainFile(paths, name)}: ${errorMessage(error)}`);
+        failures.push(fileErrorMessage(runningDomainFile(paths, name), error));
       }
     }
     if (domain === undefined && defined.includes(name)) {
       try {
-        domain = parseLibvirtDomain(await readConfigText(definedDomainFile(paths, name)));
+        const file = definedDomainFile(paths, name);
+        domain = parseLibvirtDomain(await reads.run(file, () => readConfigText(file)));
       } catch (error) {
-        failures.push(`${definedDomainFile(paths, name)}: ${errorMessage(error)}`);
+        failures.push(fileErrorMessage(definedDomainFile(paths, name), error));
       }
     }
-    errors.push(...failures.map((failure) => `domain ${name}: ${failure}`));
+    const readErrors = failures.map((failure) => `domain ${name}: ${failure}`);
+    errors.push(...readErrors);
     const vm = domain === undefined ? { ...emptyVm(name, 'libvirt'), name } : libvirtVm(domain, await isAutostart(paths, name));
-    vms.push({ vm: { ...vm, configProblems: failures.length }, pidFile, statusPid });
+    vms.push({ vm: { ...vm, configProblems: failures.length, readErrors }, pidFile, statusPid });
   }
   return { vms, errors };
 }

@@ -7,6 +7,8 @@ export interface VmPassthroughDevice {
   pciAddress: string;
   /** `hostpci0`… (Proxmox), `hostdev0`… (libvirt), `vfio-pci0`… (a plain QEMU command line). */
   slot: string;
+  /** The host's PCI bus lists the device; undefined when the bus could not be listed. */
+  present: boolean | undefined;
 }
 
 /** A mediated device (vGPU slice): VFIO pins guest RAM for it as for a whole PCI device. */
@@ -21,9 +23,10 @@ export interface VmMdevDevice {
 export interface VmProcess {
   pid: number;
   comm: string;
-  rssBytes: number;
-  /** VmLck + VmPin from /proc/<pid>/status: where VFIO-pinned guest RAM is charged. */
-  lockedBytes: number;
+  /** Undefined when /proc/<pid>/status gave no usable VmRSS. */
+  rssBytes: number | undefined;
+  /** VmLck + VmPin from /proc/<pid>/status: where VFIO-pinned guest RAM is charged; undefined when either is unusable. */
+  lockedBytes: number | undefined;
   /** The process's cgroup path as /proc/<pid>/cgroup gives it (the v1 memory controller's when the host has one, else v2 unified). */
   cgroupPath: string | undefined;
   /**
@@ -49,7 +52,8 @@ export interface Vm {
   vmid: string;
   name: string;
   source: VmSource;
-  running: boolean;
+  /** Undefined when its pid file could not be read and no process was found for it: unknown, not stopped. */
+  running: boolean | undefined;
   startOnBoot: boolean;
   /**
    * A Proxmox template (`template: 1`): it never starts as configured (qemu-server refuses; a backup starts it
@@ -77,6 +81,11 @@ export interface Vm {
   configProblems: number | undefined;
   /** The config file could not be read or parsed at all: nothing but the VM's id and its process is known. */
   configUnreadable: boolean;
+  /**
+   * What could not be read for this VM in this sample, or not within the deadline (its config, pid file or
+   * /proc files): the figures they give are left out.
+   */
+  readErrors: string[];
   process: VmProcess | undefined;
   qmp: VmQmpState | undefined;
 }

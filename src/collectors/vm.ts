@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { errorMessage } from '../host/fs.js';
+import { sharedBoundedReads, type BoundedReads } from '../host/bounded-reads.js';
+import { fileErrorMessage } from '../host/fs.js';
 import type { HostPaths } from '../host/paths.js';
 import { listPvePidFiles, pveQmpSocket } from '../host/pve.js';
 import { balloonActualBytes, memorySizeSummaryBytes, qmpExchange } from '../host/qmp.js';
@@ -23,7 +24,7 @@ const toVmProcess = (info: QemuProcessInfo): VmProcess => ({
   pid: info.pid,
   comm: info.comm,
   rssBytes: info.status.rssBytes,
-  lockedBytes: info.status.lockedBytes + info.status.pinnedBytes,
+  lockedBytes: info.status.lockedBytes === undefined || info.status.pinnedBytes === undefined ? undefined : info.status.lockedBytes + info.status.pinnedBytes,
   cgroupPath: info.cgroupPath,
   cgroupMemoryPath: info.cgroupMemoryPath,
   cgroupMemoryBytes: info.cgroupMemoryBytes,
@@ -50,10 +51,11 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo, mdevParents: Readonl
     balloonMinBytes: cmdline.balloonDevice ? undefined : 0,
     hugepages: undefined,
     pending: undefined,
-    devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}` })),
+    devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}`, present: undefined })),
     mdevs: cmdline.mdevs.map(({ uuid }, index) => ({ uuid, parentPciAddress: mdevParents.get(uuid), slot: `mdev${index}` })),
     configProblems: undefined,
     configUnreadable: false,
+    readErrors: info.problems,
     process: toVmProcess(info),
     qmp: undefined,
   };
@@ -73,23 +75,25 @@ function uniqueVmids(configured: ConfiguredVm[], errors: string[]): ConfiguredVm
 }
 
 /** Matches configured VMs with live QEMU processes: by pid file first, then by `-id` / `-name`; the rest are `qemu` VMs. */
-async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]): Promise<{ vms: Vm[]; errors: string[] }> {
+async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[], reads: BoundedReads): Promise<{ vms: Vm[]; errors: string[] }> {
   const errors: string[] = [];
   const configured = uniqueVmids(allConfigured, errors);
   const configuredVmids = new Set(configured.filter(({ vm }) => vm.source === 'proxmox').map(({ vm }) => vm.vmid));
   const orphanPidFiles = [...(await listPvePidFiles(paths))].filter(([vmid]) => !configuredVmids.has(vmid));
   const pidOf = new Map<string, number | undefined>();
+  const pidFileErrors = new Map<string, string>();
   await Promise.all(
     [...configured.map(({ pidFile }) => pidFile), ...orphanPidFiles.map(([, file]) => file)].map(async (file) => {
       try {
-        pidOf.set(file, await readPidFile(file));
+        pidOf.set(file, await reads.run(file, () => readPidFile(file)));
       } catch (error) {
-        errors.push(`${file}: ${errorMessage(error)}`);
+        pidFileErrors.set(file, fileErrorMessage(file, error));
       }
     }),
   );
+  errors.push(...pidFileErrors.values());
   const pidFilePids = new Set([...pidOf.values()].filter((pid) => pid !== undefined));
-  const found = await findQemuProcesses(paths, pidFilePids);
+  const found = await findQemuProcesses(paths, pidFilePids, reads);
   errors.push(...found.errors);
   const unclaimed = new Map(found.processes);
   const mdevUuids = [...new Set([...found.processes.values()].flatMap(({ cmdline }) => cmdline.mdevs.map(({ uuid }) => uuid)))];
@@ -103,6 +107,8 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]):
 
   const byPidFile = configured.map(({ vm, pidFile, statusPid }) => ({
     vm,
+    pidFile,
+    statusPid,
     info: claim(pidOf.get(pidFile) ?? statusPid, (info) => processFits(vm, info)),
   }));
   const vms: Vm[] = [];
@@ -121,8 +127,15 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[]):
     );
     entry.info = claim(match?.pid, () => true);
   }
-  for (const { vm, info } of byPidFile)
-    vms.push({ ...vm, running: info !== undefined, process: info === undefined ? undefined : toVmProcess(info), qmp: undefined });
+  for (const { vm, pidFile, statusPid, info } of byPidFile) {
+    // A live process the pid file names whose files could not be read runs this VM as far as anyone can tell.
+    const pid = pidOf.get(pidFile) ?? statusPid;
+    const processError = info === undefined && pid !== undefined ? found.failed.get(pid) : undefined;
+    const pidFileError = pidFileErrors.get(pidFile);
+    const readErrors = [...vm.readErrors, ...[pidFileError, processError].filter((error) => error !== undefined), ...(info?.problems ?? [])];
+    const running = info !== undefined || processError !== undefined ? true : pidFileError === undefined ? false : undefined;
+    vms.push({ ...vm, readErrors, running, process: info === undefined ? undefined : toVmProcess(info), qmp: undefined });
+  }
   for (const info of unclaimed.values()) {
     let vmid = cmdlineVmid(info.cmdline) ?? info.cmdline.name ?? `pid-${info.pid}`;
     if (taken.has(vmid)) {
@@ -172,13 +185,18 @@ function logQmp(log: Logger, vm: Vm, previous: VmFacts | undefined): void {
   else log.warn('QMP query failed', { collector: 'vm', vmid: vm.vmid, err: error });
 }
 
-async function presentPciAddresses(paths: HostPaths): Promise<string[]> {
+/** The PCI bus's addresses, or undefined when it cannot be listed (the pci collector reports that). */
+async function presentPciAddresses(paths: HostPaths): Promise<string[] | undefined> {
   try {
     return await listPciAddresses(paths);
   } catch {
-    // The pci collector reports an unreadable sysfs; short hostpci ids then expand to function 0 alone.
-    return [];
+    return undefined;
   }
+}
+
+/** Marks each assigned device present or not on the bus: a VM naming a device the host lacks does not start. */
+function withPresence(vm: Vm, present: ReadonlySet<string> | undefined): Vm {
+  return { ...vm, devices: vm.devices.map((device) => ({ ...device, present: present?.has(device.pciAddress) })) };
 }
 
 export const vmCollector: CollectorDefinition<'vm'> = {
@@ -190,16 +208,19 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     const inFlight = new Map<string, Promise<void>>();
     return {
       async collect({ paths, previous }) {
+        const reads = sharedBoundedReads(paths, settings.vmReadTimeoutSeconds);
         const presentAddresses = await presentPciAddresses(paths);
-        const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses, log, memo), readLibvirtVms(paths)]);
-        const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms]);
+        // Without the bus, short hostpci ids expand to function 0 alone.
+        const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses ?? [], log, memo, reads), readLibvirtVms(paths, reads)]);
+        const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms], reads);
         const query = createQmpQuery(paths, settings.qmpTimeoutSeconds, inFlight);
         // Every VM is asked at once: a sample takes one QMP deadline at most, however many VMs hang.
         const vms = await Promise.all(
-          attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running ? withQmp(vm, await query(vm)) : vm)),
+          attached.vms.map(async (vm) => (vm.source === 'proxmox' && vm.running === true ? withQmp(vm, await query(vm)) : vm)),
         );
+        const present = presentAddresses && new Set(presentAddresses);
         for (const vm of vms) logQmp(log, vm, previous?.facts.vm);
-        return { facts: { vms: vms.sort(byVmid), proxmoxNode: proxmox.node }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
+        return { facts: { vms: vms.map((vm) => withPresence(vm, present)).sort(byVmid), proxmoxNode: proxmox.node }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
       },
     };
   },
@@ -221,7 +242,7 @@ export const vmCollector: CollectorDefinition<'vm'> = {
       const proxmox = vm.source === 'proxmox';
       info({ vmid: vm.vmid, name: vm.name, source: vm.source, id: proxmox ? `qemu/${vm.vmid}` : '', node: proxmox ? (proxmoxNode ?? '') : '' }, 1);
     }
-    perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => bool(vm.running));
+    perVm('vfio_vm_running', '1 when a live QEMU process runs the VM.', (vm) => (vm.running === undefined ? undefined : bool(vm.running)));
     perVm('vfio_vm_template', '1 when the VM is a Proxmox template, which never starts as configured.', (vm) => fromConfig(vm, bool(vm.template)));
     perVm('vfio_vm_start_on_boot', '1 when the VM starts with the host (Proxmox onboot, libvirt autostart).', (vm) => fromConfig(vm, bool(vm.startOnBoot)));
     perVm('vfio_vm_passthrough_devices', 'Host PCI and mediated devices assigned to the VM.', (vm) => fromConfig(vm, passthroughDeviceCount(vm)));
@@ -233,6 +254,9 @@ export const vmCollector: CollectorDefinition<'vm'> = {
       ['vmid', 'mdev_uuid', 'parent_pci_address', 'slot'],
     );
     for (const vm of vms) for (const { uuid, parentPciAddress, slot } of vm.mdevs) mdev({ vmid: vm.vmid, mdev_uuid: uuid, parent_pci_address: parentPciAddress ?? '', slot }, 1);
+    const present = sink.gauge('vfio_vm_pci_device_present', "1 when the host's PCI bus lists the device assigned to the VM; 0: the VM cannot start with it.", ['vmid', 'pci_address', 'slot']);
+    for (const vm of vms)
+      for (const { pciAddress, slot, present: listed } of vm.devices) if (listed !== undefined) present({ vmid: vm.vmid, pci_address: pciAddress, slot }, bool(listed));
     perVm('vfio_vm_memory_configured_bytes', 'Configured guest RAM.', (vm) => vm.memoryConfiguredBytes);
     perVm('vfio_vm_memory_balloon_min_bytes', 'Balloon floor the guest may be shrunk to; 0 when ballooning is off.', (vm) => vm.balloonMinBytes);
     perVm('vfio_vm_balloon_enabled', '1 when the VM has a balloon device.', (vm) => fromConfig(vm, bool(vm.balloonEnabled)));
@@ -245,6 +269,7 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     for (const vm of vms) if (vm.hugepages !== undefined) hugepages({ vmid: vm.vmid, size: vm.hugepages }, 1);
     perVm('vfio_vm_pending_memory_configured_bytes', 'Guest RAM that applies at next start (Proxmox [PENDING]).', (vm) => vm.pending?.memoryConfiguredBytes);
     perVm('vfio_vm_pending_memory_balloon_min_bytes', 'Balloon floor that applies at next start (Proxmox [PENDING]); 0 when ballooning will be off.', (vm) => vm.pending?.balloonMinBytes);
+    perVm('vfio_vm_scrape_error', "1 when some of the VM's files (config, pid file, /proc/<pid>) could not be read or understood in the last sample, or gave no answer in time.", (vm) => bool(vm.readErrors.length > 0));
     perVm('vfio_vm_config_parse_errors', "Problems with the VM's config in the last sample: lines not understood, unresolved PCI mappings, 1 when unreadable.", (vm) => vm.configProblems);
   },
 };

@@ -1,5 +1,4 @@
-import { close, closeSync, open, openSync, promises as fs, read, readlinkSync, readSync } from 'node:fs';
-import path from 'node:path';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, promises as fs, read, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 
 /** Text files in sysfs/procfs are small; anything larger than this is not what we expect to read. */
 export const maxTextFileBytes = 4 * 1024 * 1024;
@@ -14,17 +13,31 @@ export const isMissing = (error: unknown): boolean => {
 
 export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/** `<file>: <why>`, without naming the file twice when the message already starts with it. */
+export const fileErrorMessage = (file: string, error: unknown): string => {
+  const message = errorMessage(error);
+  return message.startsWith(`${file}: `) ? message : `${file}: ${message}`;
+};
+
 const firstChunkBytes = 16 * 1024;
 const chunkBytes = 64 * 1024;
 
 /**
- * Reads a whole text file, refusing files over `limit` bytes (a binary or runaway file must not fill memory).
- * Callback fs calls, not FileHandle, and no read past a short one: a sample reads a thousand small
- * files, and every thread-pool round trip counts.
+ * Opened without waiting: a FIFO or a device in a `--path.*` tree would otherwise block open() or read()
+ * until a writer appears. O_NONBLOCK changes nothing for regular files, procfs and sysfs.
+ */
+const openFlags = constants.O_RDONLY | constants.O_NONBLOCK;
+
+const notRegular = (file: string): Error => Object.assign(new Error(`${file}: not a regular file`), { code: 'EFTYPE' });
+
+/**
+ * Reads a whole text file, refusing files over `limit` bytes (a binary or runaway file must not fill memory)
+ * and anything but a regular file. Callback fs calls, not FileHandle, and no read past a short one: a
+ * sample reads a thousand small files, and every thread-pool round trip counts.
  */
 export function readText(file: string, limit = maxTextFileBytes): Promise<string> {
   return new Promise((resolve, reject) => {
-    open(file, 'r', (openError, fd) => {
+    open(file, openFlags, (openError, fd) => {
       if (openError) return reject(openError);
       const chunks: Buffer[] = [];
       let total = 0;
@@ -45,9 +58,28 @@ export function readText(file: string, limit = maxTextFileBytes): Promise<string
           readChunk();
         });
       };
-      readChunk();
+      fstat(fd, (statError, stat) => {
+        if (statError ?? !stat.isFile()) return finish(statError ?? notRegular(file));
+        readChunk();
+      });
     });
   });
+}
+
+/**
+ * Reads a small regular file synchronously, for files read before or outside a sample (the web config and the
+ * certificates it names): a FIFO or device is refused at once instead of blocking the event loop.
+ */
+export function readRegularFileSync(file: string, limit: number): string {
+  const fd = openSync(file, openFlags);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw notRegular(file);
+    if (stat.size > limit) throw new Error(`${file}: larger than ${limit} bytes`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Reads a text file, or undefined when it does not exist. Other errors propagate. */
@@ -70,7 +102,6 @@ export async function listDir(dir: string): Promise<string[]> {
   }
 }
 
-
 /** A sysfs attribute is at most one page; 64 KiB covers every page size Linux uses. */
 const maxKernelFileBytes = 64 * 1024;
 const kernelFileBuffer = Buffer.allocUnsafe(maxKernelFileBytes + 1);
@@ -79,12 +110,13 @@ const kernelFileBuffer = Buffer.allocUnsafe(maxKernelFileBytes + 1);
  * Reads a small file the kernel generates from its own memory without waiting on anything — sysfs
  * attributes, cgroup files, /proc/<pid>/comm and status — synchronously: microseconds each, where the same read
  * through the thread pool costs ten times the CPU, most of a sample on a host with thousands of devices.
- * Never for disk files, FUSE mounts (/etc/pve) or /proc/<pid>/cmdline, whose read takes the process's
- * mmap lock and can wait as long as a VM pinning its memory holds it.
+ * Only under a memory filesystem (fileTree); never for disk files, FUSE mounts (/etc/pve) or /proc/<pid>/cmdline,
+ * whose read takes the process's mmap lock and can wait as long as a VM pinning its memory holds it.
  */
-export function readKernelFileSync(file: string): string {
-  const fd = openSync(file, 'r');
+function readKernelFileSync(file: string): string {
+  const fd = openSync(file, openFlags);
   try {
+    if (!fstatSync(fd).isFile()) throw notRegular(file);
     let total = 0;
     for (;;) {
       const wanted = kernelFileBuffer.length - total;
@@ -100,20 +132,68 @@ export function readKernelFileSync(file: string): string {
   }
 }
 
-/** readKernelFileSync, or undefined when the file does not exist. */
-export function readOptionalKernelFileSync(file: string): string | undefined {
-  try {
-    return readKernelFileSync(file);
-  } catch (error) {
-    if (isMissing(error)) return undefined;
-    throw error;
-  }
+/**
+ * Magic numbers (statfs(2), include/uapi/linux/magic.h) of filesystems that answer from memory: a read waits
+ * on no disk, server or other process. sysfs and procfs are what --path.sysfs/--path.procfs are in production;
+ * tmpfs and ramfs hold saved trees (a capture unpacked, the benchmark's synthetic host).
+ */
+const memoryFilesystems = new Set([0x62656572 /* sysfs */, 0x9fa0 /* procfs */, 0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+/** Small files under one root: an attribute, a /proc/<pid> file, a link, a directory's identity. */
+export interface FileTree {
+  /** Reads answer from memory and run synchronously (see readKernelFileSync); else through the thread pool. */
+  readonly inMemory: boolean;
+  /** A kernel-sized text file (at most 64 KiB), regular files only. */
+  read(file: string): Promise<string>;
+  /** The target of a symbolic link, as stored. */
+  readLink(link: string): Promise<string>;
+  realpath(file: string): Promise<string>;
+  /** Inode number of what `file` resolves to. */
+  inode(file: string): Promise<number>;
 }
 
-/** Basename of a sysfs symlink's target, or undefined when the link does not exist (synchronous, as readKernelFileSync). */
-export function readLinkBasenameSync(link: string): string | undefined {
+const memoryTree: FileTree = {
+  inMemory: true,
+  read: async (file) => readKernelFileSync(file),
+  readLink: async (link) => readlinkSync(link),
+  realpath: async (file) => realpathSync.native(file),
+  inode: async (file) => statSync(file).ino,
+};
+
+const threadPoolTree: FileTree = {
+  inMemory: false,
+  read: (file) => readText(file, maxKernelFileBytes),
+  readLink: (link) => fs.readlink(link),
+  realpath: (file) => fs.realpath(file),
+  inode: async (file) => (await fs.stat(file)).ino,
+};
+
+const treesByRoot = new Map<string, Promise<FileTree>>();
+
+/**
+ * How to read under `root`: synchronously when the root is a memory filesystem (checked once per root), else
+ * through the thread pool, where a file that blocks (a FUSE or NFS mount in a copied tree, a bind mount) holds
+ * one thread, not the event loop. A root that cannot be examined gets the thread pool; its reads report why.
+ */
+export function fileTree(root: string): Promise<FileTree> {
+  let tree = treesByRoot.get(root);
+  if (tree === undefined) {
+    tree = fs.statfs(root).then(
+      ({ type }) => (memoryFilesystems.has(type) ? memoryTree : threadPoolTree),
+      () => {
+        treesByRoot.delete(root);
+        return threadPoolTree;
+      },
+    );
+    treesByRoot.set(root, tree);
+  }
+  return tree;
+}
+
+/** Reads a file of `tree`, or undefined when it does not exist. Other errors propagate. */
+export async function readOptionalFile(tree: FileTree, file: string): Promise<string | undefined> {
   try {
-    return path.basename(readlinkSync(link));
+    return await tree.read(file);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;

@@ -1,26 +1,36 @@
-import { realpathSync, statSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { parseDriverOverride } from '../parse/sysfs.js';
-import { isMissing, readLinkBasenameSync, readOptionalKernelFileSync } from './fs.js';
+import { fileTree, isMissing, readOptionalFile, type FileTree } from './fs.js';
 import type { HostPaths } from './paths.js';
-import { listPciAddresses, pciDevicesDir, readPciGroupAndClass, readPciIdentity, type PciGroupAndClass, type PciIdentity } from './sysfs-pci.js';
+import { listPciAddresses, pciDevicesDir, readClass, readDriverLink, readIommuGroupLink, readPciIdentity, type PciIdentity } from './sysfs-pci.js';
 
 /** A value, or why it could not be read. */
 export type Read<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
-/** One PCI device as a sample reads it. Class and group are needed by everyone; a failure past them is the pci collector's alone. */
-export interface PciDeviceRead extends PciGroupAndClass {
+/** One PCI device as a sample reads it. Class, group and driver are needed by everyone; a failure past them is the pci collector's alone. */
+export interface PciDeviceRead {
   address: string;
+  classId: string;
+  iommuGroup: string | undefined;
   /** Bound driver (basename of the `driver` link); undefined when unbound. */
   driver: string | undefined;
   identity: Read<PciIdentity>;
   driverOverride: Read<string | undefined>;
 }
 
+/** A device whose class, group or driver could not be read: what could be, for IOMMU viability. */
+export interface PciDeviceFailure {
+  address: string;
+  error: unknown;
+  iommuGroup: Read<string | undefined>;
+  classId: Read<string>;
+  driver: Read<string | undefined>;
+}
+
 export interface PciBusRead {
   devices: PciDeviceRead[];
-  /** Devices not read at all: gone mid-read (ENOENT), or their class, group or driver unreadable. */
-  failures: { address: string; error: unknown }[];
+  /** Devices not read in full: gone mid-read (ENOENT), or their class, group or driver unreadable. */
+  failures: PciDeviceFailure[];
   /**
    * Changes whenever a read differs from the one before (a device added, removed, re-read, rebound, a
    * new driver_override, any failure): collectors whose facts come from an equal read keep their facts.
@@ -28,36 +38,39 @@ export interface PciBusRead {
   generation: number;
 }
 
-/** Devices read between two turns of the event loop: reads are synchronous, a scrape must not wait for a whole bus. */
+/** Devices read between two turns of the event loop: reads from sysfs are synchronous, a scrape must not wait for a whole bus. */
 const devicesPerTurn = 256;
 
 interface CachedDevice {
   /** The device's real directory under /sys/devices. */
   dir: string;
   inode: number;
-  groupAndClass: PciGroupAndClass;
+  classId: string;
+  iommuGroup: string | undefined;
   identity: PciIdentity | undefined;
   driver: string | undefined;
   driverOverride: string | undefined;
 }
 
-const attempt = <T>(read: () => T): Read<T> => {
+const attempt = async <T>(read: () => Promise<T>): Promise<Read<T>> => {
   try {
-    return { ok: true, value: read() };
+    return { ok: true, value: await read() };
   } catch (error) {
     return { ok: false, error };
   }
 };
 
 /** The inode of a directory, or undefined when it is gone. */
-const inodeOf = (dir: string): number | undefined => {
+const inodeOf = async (tree: FileTree, dir: string): Promise<number | undefined> => {
   try {
-    return statSync(dir).ino;
+    return await tree.inode(dir);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
   }
 };
+
+type DeviceOutcome = { device: PciDeviceRead; unchanged: boolean } | { failure: PciDeviceFailure };
 
 /**
  * Reads the PCI bus, keeping each device's identity between samples. A device's directory gets a
@@ -79,45 +92,80 @@ class PciBusReader {
   }
 
   /** One device, and whether it reads as it did last time. */
-  private readDevice(busEntry: string, address: string, next: Map<string, CachedDevice>): { device: PciDeviceRead; unchanged: boolean } {
+  private async readDevice(tree: FileTree, busEntry: string, address: string, next: Map<string, CachedDevice>): Promise<DeviceOutcome> {
     const cached = this.devices.get(busEntry);
     let dir = cached?.dir;
-    let inode = dir === undefined ? undefined : inodeOf(dir);
-    if (dir === undefined || inode === undefined) {
-      // New, or gone from where it was (removed, or added again under another bridge).
-      dir = realpathSync.native(busEntry);
-      inode = statSync(dir).ino;
+    let inode: number | undefined;
+    try {
+      inode = dir === undefined ? undefined : await inodeOf(tree, dir);
+      if (dir === undefined || inode === undefined) {
+        // New, or gone from where it was (removed, or added again under another bridge).
+        dir = await tree.realpath(busEntry);
+        inode = await tree.inode(dir);
+      }
+    } catch (error) {
+      const failed = { ok: false as const, error };
+      return { failure: { address, error, iommuGroup: failed, classId: failed, driver: failed } };
     }
+    const deviceDir = dir;
     const known = cached !== undefined && cached.dir === dir && cached.inode === inode ? cached : undefined;
-    const groupAndClass = known?.groupAndClass ?? readPciGroupAndClass(dir);
-    const identity: Read<PciIdentity> = known?.identity ? { ok: true, value: known.identity } : attempt(() => readPciIdentity(dir, groupAndClass));
-    const driver = readLinkBasenameSync(`${dir}/driver`);
-    const driverOverride = attempt(() => {
-      const text = readOptionalKernelFileSync(`${dir}/driver_override`);
-      return text === undefined ? undefined : parseDriverOverride(text);
-    });
+    const [iommuGroup, classId, driver] = await Promise.all([
+      known ? { ok: true as const, value: known.iommuGroup } : attempt(() => readIommuGroupLink(tree, deviceDir)),
+      known ? { ok: true as const, value: known.classId } : attempt(() => readClass(tree, deviceDir)),
+      attempt(() => readDriverLink(tree, deviceDir)),
+    ]);
+    if (!iommuGroup.ok || !classId.ok || !driver.ok) {
+      const error = [iommuGroup, classId, driver].find((read) => !read.ok)!.error;
+      return { failure: { address, error, iommuGroup, classId, driver } };
+    }
+    const [identity, driverOverride] = await Promise.all([
+      known?.identity ? { ok: true as const, value: known.identity } : attempt(() => readPciIdentity(tree, deviceDir, classId.value, iommuGroup.value)),
+      attempt(async () => {
+        const text = await readOptionalFile(tree, `${deviceDir}/driver_override`);
+        return text === undefined ? undefined : parseDriverOverride(text);
+      }),
+    ]);
     const overrideValue = driverOverride.ok ? driverOverride.value : undefined;
-    next.set(busEntry, { dir, inode, groupAndClass, identity: identity.ok ? identity.value : undefined, driver, driverOverride: overrideValue });
-    const unchanged = known?.identity !== undefined && driverOverride.ok && known.driver === driver && known.driverOverride === overrideValue;
-    return { device: { address, ...groupAndClass, driver, identity, driverOverride }, unchanged };
+    next.set(busEntry, {
+      dir,
+      inode,
+      classId: classId.value,
+      iommuGroup: iommuGroup.value,
+      identity: identity.ok ? identity.value : undefined,
+      driver: driver.value,
+      driverOverride: overrideValue,
+    });
+    const unchanged = known?.identity !== undefined && driverOverride.ok && known.driver === driver.value && known.driverOverride === overrideValue;
+    return {
+      device: { address, classId: classId.value, iommuGroup: iommuGroup.value, driver: driver.value, identity, driverOverride },
+      unchanged,
+    };
   }
 
   private async readAll(paths: HostPaths): Promise<PciBusRead> {
     const busDir = pciDevicesDir(paths);
+    const tree = await fileTree(paths.sysfs);
     const addresses = await listPciAddresses(paths);
     const next = new Map<string, CachedDevice>();
     const devices: PciDeviceRead[] = [];
-    const failures: PciBusRead['failures'] = [];
+    const failures: PciDeviceFailure[] = [];
     let unchanged = addresses.length === this.devices.size;
-    for (let index = 0; index < addresses.length; index++) {
-      if (index > 0 && index % devicesPerTurn === 0) await yieldToEventLoop();
-      const address = addresses[index]!;
-      try {
-        const read = this.readDevice(`${busDir}/${address}`, address, next);
-        devices.push(read.device);
-        unchanged &&= read.unchanged;
-      } catch (error) {
-        failures.push({ address, error });
+    // Synchronous reads one device after the other, with a turn of the event loop between batches; through
+    // the thread pool, a batch at once.
+    for (let start = 0; start < addresses.length; start += devicesPerTurn) {
+      if (start > 0) await yieldToEventLoop();
+      const batch = addresses.slice(start, start + devicesPerTurn);
+      const read = (address: string): Promise<DeviceOutcome> => this.readDevice(tree, `${busDir}/${address}`, address, next);
+      const outcomes: DeviceOutcome[] = [];
+      if (tree.inMemory) for (const address of batch) outcomes.push(await read(address));
+      else outcomes.push(...(await Promise.all(batch.map(read))));
+      for (const outcome of outcomes) {
+        if ('failure' in outcome) {
+          failures.push(outcome.failure);
+        } else {
+          devices.push(outcome.device);
+          unchanged &&= outcome.unchanged;
+        }
       }
     }
     this.devices = next;

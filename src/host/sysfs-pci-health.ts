@@ -1,8 +1,7 @@
-import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { isPciAddress } from '../parse/sysfs.js';
 import { parseAerCounters, parseResetMethods, parseUnsigned, type AerCounters } from '../parse/pci-health.js';
-import { isMissing, readLinkBasenameSync, readOptionalKernelFileSync } from './fs.js';
+import { isMissing, readOptionalFile, type FileTree } from './fs.js';
 
 export const aerSeverities = ['correctable', 'nonfatal', 'fatal'] as const;
 export type AerSeverity = (typeof aerSeverities)[number];
@@ -29,53 +28,64 @@ export interface PciHealthRead {
   virtfns: { index: number; address: string }[];
 }
 
-const optional = <T>(file: string, parse: (text: string) => T): T | undefined => {
-  const text = readOptionalKernelFileSync(file);
+const optional = async <T>(tree: FileTree, file: string, parse: (text: string) => T): Promise<T | undefined> => {
+  const text = await readOptionalFile(tree, file);
   return text === undefined ? undefined : parse(text);
 };
 
-/** Basename of the directory a sysfs link points into: the upstream bridge of a bus entry. */
-function parentOf(busEntry: string): string | undefined {
+/** A sysfs link's target, or undefined when the link does not exist. */
+async function optionalLink(tree: FileTree, link: string): Promise<string | undefined> {
   try {
-    const parent = path.basename(path.dirname(readlinkSync(busEntry)));
-    return isPciAddress(parent) ? parent : undefined;
+    return await tree.readLink(link);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
   }
 }
 
+/** Basename of the directory a sysfs link points into: the upstream bridge of a bus entry. */
+async function parentOf(tree: FileTree, busEntry: string): Promise<string | undefined> {
+  const target = await optionalLink(tree, busEntry);
+  const parent = target === undefined ? undefined : path.basename(path.dirname(target));
+  return parent !== undefined && isPciAddress(parent) ? parent : undefined;
+}
+
+const linkBasename = async (tree: FileTree, link: string): Promise<string | undefined> => {
+  const target = await optionalLink(tree, link);
+  return target === undefined ? undefined : path.basename(target);
+};
+
 /**
- * Reads one device's reset methods, AER counters and SR-IOV links, synchronously (kernel attributes,
- * as readKernelFileSync). `busEntry` is `/sys/bus/pci/devices/<address>`; `hasResetMethod` says whether
- * the kernel has the attribute at all (undefined: not known).
+ * Reads one device's reset methods, AER counters and SR-IOV links. `busEntry` is
+ * `/sys/bus/pci/devices/<address>`; `hasResetMethod` says whether the kernel has the attribute at all
+ * (undefined: not known).
  */
-export function readPciHealth(busEntry: string, hasResetMethod: boolean | undefined): PciHealthRead {
+export async function readPciHealth(tree: FileTree, busEntry: string, hasResetMethod: boolean | undefined): Promise<PciHealthRead> {
   const file = (name: string): string => `${busEntry}/${name}`;
-  const resetText = readOptionalKernelFileSync(file('reset_method'));
+  const resetText = await readOptionalFile(tree, file('reset_method'));
   const resetMethods = resetText !== undefined ? parseResetMethods(resetText) : hasResetMethod ? [] : undefined;
   const aer: PciHealthRead['aer'] = {};
   const aerRootPort: PciHealthRead['aerRootPort'] = {};
   for (const severity of aerSeverities) {
-    const counters = optional(file(`aer_dev_${severity}`), (text) => parseAerCounters(text, `aer_dev_${severity}`));
+    const counters = await optional(tree, file(`aer_dev_${severity}`), (text) => parseAerCounters(text, `aer_dev_${severity}`));
     if (counters) aer[severity] = counters;
-    const received = optional(file(rootPortFiles[severity]), (text) => parseUnsigned(text, rootPortFiles[severity]));
+    const received = await optional(tree, file(rootPortFiles[severity]), (text) => parseUnsigned(text, rootPortFiles[severity]));
     if (received !== undefined) aerRootPort[severity] = received;
   }
-  const totalVfs = optional(file('sriov_totalvfs'), (text) => parseUnsigned(text, 'sriov_totalvfs'));
-  const numVfs = totalVfs === undefined ? undefined : optional(file('sriov_numvfs'), (text) => parseUnsigned(text, 'sriov_numvfs'));
+  const totalVfs = await optional(tree, file('sriov_totalvfs'), (text) => parseUnsigned(text, 'sriov_totalvfs'));
+  const numVfs = totalVfs === undefined ? undefined : await optional(tree, file('sriov_numvfs'), (text) => parseUnsigned(text, 'sriov_numvfs'));
   const virtfns: PciHealthRead['virtfns'] = [];
   for (let index = 0; index < (numVfs ?? 0); index++) {
-    const address = readLinkBasenameSync(file(`virtfn${index}`));
+    const address = await linkBasename(tree, file(`virtfn${index}`));
     if (address !== undefined) virtfns.push({ index, address });
   }
   return {
-    parent: parentOf(busEntry),
+    parent: await parentOf(tree, busEntry),
     resetMethods,
     aer,
     aerRootPort,
     sriov: totalVfs === undefined ? undefined : { totalVfs, numVfs: numVfs ?? 0 },
-    physfn: readLinkBasenameSync(file('physfn')),
+    physfn: await linkBasename(tree, file('physfn')),
     virtfns,
   };
 }

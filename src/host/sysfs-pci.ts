@@ -1,7 +1,7 @@
 import { readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { isPciAddress, parseHexAttribute, parseNumaNode } from '../parse/sysfs.js';
-import { readKernelFileSync, readLinkBasenameSync, readOptionalKernelFileSync } from './fs.js';
+import { isMissing, readOptionalFile, type FileTree } from './fs.js';
 import { sysPath, type HostPaths } from './paths.js';
 
 /** What the kernel fixes when it adds a PCI device: it stays the same until the device is removed. */
@@ -43,26 +43,54 @@ export async function mdevParentAddress(paths: HostPaths, uuid: string): Promise
   }
 }
 
-const hexAttribute = (dir: string, name: string, digits: number): string => parseHexAttribute(readKernelFileSync(`${dir}/${name}`), digits, name);
+const hexAttribute = async (tree: FileTree, dir: string, name: string, digits: number): Promise<string> =>
+  parseHexAttribute(await tree.read(`${dir}/${name}`), digits, name);
 
-/** The part of the identity IOMMU viability needs: the class (bridges are exempt) and the group. */
-export type PciGroupAndClass = Pick<PciIdentity, 'classId' | 'iommuGroup'>;
+/**
+ * The name a device link points at, or undefined when the link does not exist. The kernel makes `driver` point
+ * into `.../drivers/<name>` (drivers/base/bus.c, driver_sysfs_add) and `iommu_group` into
+ * `.../iommu_groups/<id>` (drivers/iommu/iommu.c, iommu_group_add_device): any other target (a loop, a
+ * stray link in a copied tree) is an error, not a name.
+ */
+async function linkedName(tree: FileTree, link: string, parent: string, name: RegExp): Promise<string | undefined> {
+  let target: string;
+  try {
+    target = await tree.readLink(link);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  const base = path.posix.basename(target);
+  if (path.posix.basename(path.posix.dirname(target)) !== parent || !name.test(base))
+    throw new Error(`${link}: link to ${JSON.stringify(target.slice(0, 80))} does not name an entry of ${parent}`);
+  return base;
+}
 
-export const readPciGroupAndClass = (dir: string): PciGroupAndClass => ({
-  classId: hexAttribute(dir, 'class', 6),
-  iommuGroup: readLinkBasenameSync(`${dir}/iommu_group`),
-});
+export const readIommuGroupLink = (tree: FileTree, dir: string): Promise<string | undefined> =>
+  linkedName(tree, `${dir}/iommu_group`, 'iommu_groups', /^\d+$/);
+
+export const readDriverLink = (tree: FileTree, dir: string): Promise<string | undefined> =>
+  linkedName(tree, `${dir}/driver`, 'drivers', /^[^\s/]+$/);
+
+export const readClass = (tree: FileTree, dir: string): Promise<string> => hexAttribute(tree, dir, 'class', 6);
 
 /** The rest of a device's identity, once its class and group are known. */
-export function readPciIdentity(dir: string, { classId, iommuGroup }: PciGroupAndClass): PciIdentity {
-  const numaText = readOptionalKernelFileSync(`${dir}/numa_node`);
+export async function readPciIdentity(tree: FileTree, dir: string, classId: string, iommuGroup: string | undefined): Promise<PciIdentity> {
+  const [vendorId, deviceId, subsystemVendorId, subsystemDeviceId, revision, numaText] = await Promise.all([
+    hexAttribute(tree, dir, 'vendor', 4),
+    hexAttribute(tree, dir, 'device', 4),
+    hexAttribute(tree, dir, 'subsystem_vendor', 4),
+    hexAttribute(tree, dir, 'subsystem_device', 4),
+    hexAttribute(tree, dir, 'revision', 2),
+    readOptionalFile(tree, `${dir}/numa_node`),
+  ]);
   return {
-    vendorId: hexAttribute(dir, 'vendor', 4),
-    deviceId: hexAttribute(dir, 'device', 4),
-    subsystemVendorId: hexAttribute(dir, 'subsystem_vendor', 4),
-    subsystemDeviceId: hexAttribute(dir, 'subsystem_device', 4),
+    vendorId,
+    deviceId,
+    subsystemVendorId,
+    subsystemDeviceId,
     classId,
-    revision: hexAttribute(dir, 'revision', 2),
+    revision,
     // Kernels built without NUMA have no numa_node attribute; -1 is the kernel's own "unknown".
     numaNode: numaText === undefined ? '-1' : parseNumaNode(numaText),
     iommuGroup,

@@ -1,6 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { errorMessage } from '../host/fs.js';
+import { errorMessage, readRegularFileSync } from '../host/fs.js';
 import { parseWebConfig, WebConfigError, type WebConfig } from './config.js';
 import { loadTlsSettings, tlsFiles, type TlsSettings } from './tls.js';
 
@@ -16,8 +16,7 @@ const maxConfigBytes = 1024 * 1024;
 function load(file: string): LoadedWebConfig {
   let text: string;
   try {
-    if (statSync(file).size > maxConfigBytes) throw new Error(`larger than ${maxConfigBytes} bytes`);
-    text = readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, maxConfigBytes);
   } catch (error) {
     throw new WebConfigError(errorMessage(error));
   }

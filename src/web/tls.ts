@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import tls, { type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { errorMessage } from '../host/fs.js';
+import { errorMessage, readRegularFileSync } from '../host/fs.js';
 import { tlsVersions, WebConfigError, type ClientAuthType, type PemSource, type TlsServerConfig } from './config.js';
 
 /** What a TLS server needs for new connections, with every file already read. */
@@ -18,10 +17,13 @@ export interface TlsSettings {
 export const tlsFiles = (config: TlsServerConfig): string[] =>
   [config.cert, config.key, config.clientCa].flatMap((source) => (source && 'file' in source ? [source.file] : []));
 
+/** A certificate chain or key is a few KiB; a CA bundle a few hundred. */
+const maxPemBytes = 4 * 1024 * 1024;
+
 function readPem(source: PemSource, name: string): string {
   if ('inline' in source) return source.inline;
   try {
-    return readFileSync(source.file, 'utf8');
+    return readRegularFileSync(source.file, maxPemBytes);
   } catch (error) {
     throw new WebConfigError(`tls_server_config.${name}_file: ${errorMessage(error)}`);
   }

@@ -16,6 +16,7 @@ export function vm(vmid: string, overrides: Partial<Vm> = {}, process?: { pid: n
     pending: undefined,
     configProblems: 0,
     configUnreadable: false,
+    readErrors: [],
     devices: [],
     mdevs: [],
     process: process && {

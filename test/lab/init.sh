@@ -49,6 +49,8 @@ mkdir -p "$pve/etc/pve/nodes/lab/qemu-server" "$pve/run" /host/run/qemu-server
 ln -s nodes/lab "$pve/etc/pve/local"
 ln -s nodes/lab/qemu-server "$pve/etc/pve/qemu-server"
 echo lab >"$pve/etc/hostname"
+# The running kernel's modules.alias, where the boot_binding collector looks for it under the rootfs.
+mkdir -p "$pve/lib" && ln -s /lib/modules "$pve/lib/modules"
 mount -o bind /host/run "$pve/run"
 # 101: the seed's mistake at the lab's scale: more memory than the host can pin, ballooning on.
 cat >"$pve/etc/pve/qemu-server/101.conf" <<CONF

@@ -111,9 +111,23 @@ describe('/proc/<pid>/status and cgroup', () => {
       rssBytes: 12731904 * 1024,
       lockedBytes: 12583424 * 1024,
       pinnedBytes: 0,
+      problems: [],
     });
-    expect(parseProcStatus('State:\tZ (zombie)\n')).toEqual({ state: 'Z', rssBytes: 0, lockedBytes: 0, pinnedBytes: 0 });
-    expect(() => parseProcStatus('VmRSS:\tlots\n')).toThrow(/VmRSS/);
+  });
+
+  it('gives no figure, and names the problem, for a missing or garbled field', () => {
+    expect(parseProcStatus('State:\tS (sleeping)\nVmLck:\t0 kB\nVmPin:\t0 kB\nVmRSS:\tlots\n')).toEqual({
+      state: 'S',
+      rssBytes: undefined,
+      lockedBytes: 0,
+      pinnedBytes: 0,
+      problems: ['VmRSS: not a size in kB: "lots"'],
+    });
+    expect(parseProcStatus('Name:\tkvm\nState:\t?\nVmPeak:\t34')).toMatchObject({
+      state: undefined,
+      rssBytes: undefined,
+      problems: ['State: garbled: "?"', 'VmRSS: missing', 'VmLck: missing', 'VmPin: missing'],
+    });
   });
 
   it('reads the unified and the v1 memory controller paths', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockingMembers, isPciBridgeClass } from '../../src/parse/iommu.js';
+import { groupViability, isPciBridgeClass, type IommuMember } from '../../src/parse/iommu.js';
 import { lookupPciNames, parsePciIds } from '../../src/parse/pciids.js';
 import { parseDriverOverride, parseHexAttribute, parseNumaNode } from '../../src/parse/sysfs.js';
 import { parseDuration } from '../../src/parse/duration.js';
@@ -66,20 +66,30 @@ describe('pci.ids', () => {
 });
 
 describe('IOMMU group viability', () => {
+  const member = (address: string, classId: string | undefined, driver: string | undefined, driverKnown = true): IommuMember => ({ address, classId, driver, driverKnown });
   it('allows vfio, vfio variants, pci-stub, unbound endpoints and bridges on any driver', () => {
     expect(
-      blockingMembers([
-        { address: '0000:00:01.0', classId: '0x060400', driver: 'pcieport' },
-        { address: '0000:01:00.0', classId: '0x030000', driver: 'vfio-pci' },
-        { address: '0000:01:00.1', classId: '0x040300', driver: 'pci-stub' },
-        { address: '0000:01:00.2', classId: '0x0c0330', driver: undefined },
-        { address: '0000:02:00.0', classId: '0x020000', driver: 'mlx5_vfio_pci' },
+      groupViability([
+        member('0000:00:01.0', '0x060400', 'pcieport'),
+        member('0000:01:00.0', '0x030000', 'vfio-pci'),
+        member('0000:01:00.1', '0x040300', 'pci-stub'),
+        member('0000:01:00.2', '0x0c0330', undefined),
+        member('0000:02:00.0', '0x020000', 'mlx5_vfio_pci'),
       ]),
-    ).toEqual([]);
+    ).toEqual({ blocking: [], viable: true });
   });
   it('blocks on an endpoint bound to a host driver', () => {
-    const igb = { address: '0000:01:00.0', classId: '0x020000', driver: 'igb' };
-    expect(blockingMembers([{ address: '0000:01:00.1', classId: '0x020000', driver: 'vfio-pci' }, igb])).toEqual([igb]);
+    const igb = member('0000:01:00.0', '0x020000', 'igb');
+    expect(groupViability([member('0000:01:00.1', '0x020000', 'vfio-pci'), igb])).toEqual({ blocking: [igb], viable: false });
+  });
+  it('an unreadable driver, or an unreadable class on a host driver, leaves the verdict unknown unless another member blocks', () => {
+    const unknownDriver = member('0000:01:00.1', '0x020000', undefined, false);
+    const unknownClass = member('0000:01:00.2', undefined, 'igb');
+    expect(groupViability([member('0000:01:00.0', '0x020000', 'vfio-pci'), unknownDriver])).toEqual({ blocking: [], viable: undefined });
+    expect(groupViability([unknownClass])).toEqual({ blocking: [], viable: undefined });
+    expect(groupViability([member('0000:01:00.3', undefined, 'vfio-pci')])).toEqual({ blocking: [], viable: true });
+    const igb = member('0000:01:00.0', '0x020000', 'igb');
+    expect(groupViability([igb, unknownDriver, unknownClass])).toEqual({ blocking: [igb], viable: false });
   });
   it('recognises bridge classes', () => {
     expect(isPciBridgeClass('0x060400')).toBe(true);
