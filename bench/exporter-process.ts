@@ -17,9 +17,9 @@ export const builtMain = path.join(repoRoot, 'dist/src/main.js');
 
 /**
  * Runs the built exporter (`dist/src/main.js`, what `npm start` runs) in a child process of its own on a
- * free loopback port, and waits until it has taken its first sample (`/-/ready`).
+ * free loopback port, and waits until it has taken its first sample (`/-/ready`, asked with `readyHeaders`).
  */
-export async function startExporterProcess(flags: readonly string[], readyTimeoutMs = 120_000): Promise<ExporterProcess> {
+export async function startExporterProcess(flags: readonly string[], readyTimeoutMs = 120_000, readyHeaders: Record<string, string> = {}): Promise<ExporterProcess> {
   if (!existsSync(builtMain)) throw new Error(`${builtMain} is missing: run npm run build`);
   const child = spawnTracked(process.execPath, [builtMain, ...flags, '--web.listen-address=127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: string[] = [];
@@ -40,7 +40,7 @@ export async function startExporterProcess(flags: readonly string[], readyTimeou
   });
   try {
     const baseUrl = `http://127.0.0.1:${await port}`;
-    await waitFor200(`${baseUrl}/-/ready`, readyTimeoutMs, () => child.exitCode === null);
+    await waitFor200(`${baseUrl}/-/ready`, readyTimeoutMs, () => child.exitCode === null, readyHeaders);
     return { pid: child.pid!, baseUrl, errorLines: () => lines.filter((line) => line.includes('level=error')), stop: () => stopChild(child) };
   } catch (error) {
     await stopChild(child);
