@@ -45,8 +45,8 @@ interface OptionRule {
 /**
  * QEMU options whose values a bundle keeps (src/parse/qemu-cmdline.ts reads -id, -name, -m, -pidfile and
  * -device; memory backends, -smp, -cpu, -machine and -numa describe the VM's memory and CPUs). Values of
- * every other option are replaced. Implied keys follow QEMU's QemuOptsList `implied_opt_name`
- * (softmmu/vl.c: `-name guest`, `-device driver`, `-object qom-type`).
+ * every other option are replaced. Implied keys are QEMU's `implied_opt_name` of each option list
+ * (`-name` guest, `-device` driver, `-object` qom-type), as src/parse/qemu-cmdline.ts reads them.
  */
 const qemuOptionRules: Record<string, OptionRule> = {
   id: { keep: 'all' },
