@@ -17,11 +17,12 @@ export const builtMain = path.join(repoRoot, 'dist/src/main.js');
 
 /**
  * Runs the built exporter (`dist/src/main.js`, what `npm start` runs; or `executable`, the single executable)
- * in a child process of its own on a free loopback port, and waits until it has taken its first sample (`/-/ready`).
+ * in a child process of its own on a free loopback port, and waits until it has taken its first sample
+ * (`/-/ready`, asked with `readyHeaders`).
  */
 export async function startExporterProcess(
   flags: readonly string[],
-  { readyTimeoutMs = 120_000, executable }: { readyTimeoutMs?: number; executable?: string } = {},
+  { readyTimeoutMs = 120_000, executable, readyHeaders = {} }: { readyTimeoutMs?: number; executable?: string; readyHeaders?: Record<string, string> } = {},
 ): Promise<ExporterProcess> {
   const [command, ...args] = executable === undefined ? [process.execPath, builtMain] : [executable];
   if (!existsSync(args[0] ?? command!)) throw new Error(`${args[0] ?? command} is missing: run npm run build (npm run package for the single executable)`);
@@ -44,7 +45,7 @@ export async function startExporterProcess(
   });
   try {
     const baseUrl = `http://127.0.0.1:${await port}`;
-    await waitFor200(`${baseUrl}/-/ready`, readyTimeoutMs, () => child.exitCode === null);
+    await waitFor200(`${baseUrl}/-/ready`, readyTimeoutMs, () => child.exitCode === null, readyHeaders);
     return { pid: child.pid!, baseUrl, errorLines: () => lines.filter((line) => line.includes('level=error')), stop: () => stopChild(child) };
   } catch (error) {
     await stopChild(child);

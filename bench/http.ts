@@ -29,13 +29,13 @@ export function get(url: string, options: { agent?: http.Agent; timeoutMs?: numb
 }
 
 /** Polls until `url` answers 200, for at most `timeoutMs`. */
-export async function waitFor200(url: string, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+export async function waitFor200(url: string, timeoutMs: number, alive: () => boolean = () => true, headers: Record<string, string> = {}): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let last = 'no answer';
   while (performance.now() < deadline) {
     if (!alive()) throw new Error(`${url}: the server exited (${last})`);
     try {
-      const { status } = await get(url, { timeoutMs: 2000 });
+      const { status } = await get(url, { timeoutMs: 2000, headers });
       if (status === 200) return;
       last = `status ${status}`;
     } catch (error) {

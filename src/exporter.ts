@@ -40,14 +40,17 @@ export interface RunningExporter {
 export async function startExporter(config: Config, log: Logger): Promise<RunningExporter> {
   const sampler = createSampler(config, log);
   // The web stack (express, prom-client) is loaded by serving only: `check` takes its sample without it.
-  const [{ createProcessRegistry }, { createApp }, { listenWeb }] = await Promise.all([
+  const [{ createProcessRegistry, registerWebConfigReloadMetrics }, { createApp }, { listenWeb }] = await Promise.all([
     import('./metrics/process.js'),
     import('./server.js'),
     import('./web/listen.js'),
   ]);
   const processRegistry = createProcessRegistry();
+  // Read and checked here: a bad file stops the exporter before anything listens. The YAML parser is loaded only then.
+  const webConfig = config.webConfigFile === undefined ? undefined : new (await import('./web/source.js')).WebConfigSource(config.webConfigFile, log);
+  if (webConfig) registerWebConfigReloadMetrics(processRegistry, () => webConfig.reloadState());
   const app = createApp({ telemetryPath: config.telemetryPath, latest: () => sampler.latest, processRegistry, log, hostReserveBytes: config.hostReserveBytes });
-  const server = await listenWeb(app, config.listen, config.webConfigFile, log);
+  const server = await listenWeb(app, config.listen, webConfig, log);
   const { address, port } = server.address() as AddressInfo;
   log.info('listening', { address: `${address}:${port}`, telemetry_path: config.telemetryPath, version: buildInfo.version });
   sampler.start(config.sampleIntervalSeconds);

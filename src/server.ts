@@ -52,6 +52,9 @@ export function createApp(options: AppOptions): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Only the documented paths, exactly: express would also match `/METRICS` and `/metrics/`.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   const serveMetrics = metricsHandler(options);
   app.get(options.telemetryPath, (request, response) => serveMetrics(request, response));

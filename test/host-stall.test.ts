@@ -3,6 +3,7 @@ import { existsSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/log.js';
 import { fileTree } from '../src/host/fs.js';
 import { WebConfigSource } from '../src/web/source.js';
 import { scrape, startExporterProcess, waitReady } from './helpers/exporter-process.js';
@@ -30,7 +31,7 @@ describe('host files that could block', () => {
     const { root } = copyHost('suprox');
     const file = path.join(root, 'web.yml');
     execFileSync('mkfifo', [file]);
-    expect(() => new WebConfigSource(file)).toThrow(/web\.yml: not a regular file/);
+    expect(() => new WebConfigSource(file, silentLogger)).toThrow(/web\.yml: not a regular file/);
   });
 
   it.each(roots)('SIGTERM stops the exporter within seconds with FIFOs in its tree under %s', async (base) => {

@@ -29,6 +29,16 @@ describe('web endpoints', () => {
     await request(app).post('/probe').send('x').expect(404);
   });
 
+  it('serves only the documented paths, spelt exactly', async () => {
+    const { app } = await sampledApp(fixtureFlags('suprox'));
+    for (const path of ['/', '/metrics', '/metrics?x=1', '/-/healthy', '/-/ready']) await request(app).get(path).expect(200);
+    for (const path of ['/METRICS', '/Metrics', '/metrics/', '/metrics//', '/-/HEALTHY', '/-/healthy/', '/-/Ready', '/-/ready/', '//', '/index.html']) {
+      const response = await request(app).get(path);
+      expect(response.status, path).toBe(404);
+      expect(response.text, path).toBe('404 page not found\n');
+    }
+  });
+
   it('serves the previous snapshot while a sample is running', async () => {
     const sampler = createSampler(configFor(fixtureFlags('suprox')), silentLogger);
     const first = await sampler.sample();

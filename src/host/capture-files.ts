@@ -1,4 +1,4 @@
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { parseProcCgroup, vmScopePath } from '../parse/proc-cgroup.js';
 import { initramfsModulesFile, modprobeDirs } from './boot-binding.js';
@@ -6,7 +6,7 @@ import { errorMessage, isMissing, listDir, readOptionalText } from './fs.js';
 import { procPath, rootPath, sysPath, type HostPaths } from './paths.js';
 
 /** How a file's text must be cleaned before it leaves the host (see src/capture/redact.ts). */
-export type SecretFormat = 'cmdline' | 'pve-config' | 'libvirt-xml';
+export type SecretFormat = 'cmdline' | 'pve-config' | 'pve-mapping' | 'libvirt-xml';
 
 /** One item of a support bundle; `path` is inside the bundle (`sys/…`, `proc/…`, `root/…`). */
 export type CaptureEntry =
@@ -79,14 +79,47 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
       return undefined;
     }
   };
+  // A bundle holds only what lies under its roots once every link is resolved: a link out of a tree
+  // (planted, or a bind mount's) is skipped and said, whatever the file.
+  const roots: Record<string, string> = { sys: paths.sysfs, proc: paths.procfs, root: paths.rootfs };
+  const realRoots = new Map<string, Promise<string>>();
+  const realRoot = (bundlePath: string): Promise<string> => {
+    const top = bundlePath.split('/', 1)[0]!;
+    let real = realRoots.get(top);
+    if (!real) {
+      real = realpath(roots[top]!).catch(() => path.resolve(roots[top]!));
+      realRoots.set(top, real);
+    }
+    return real;
+  };
+  /** Whether `resolved` (a path with links followed) lies under the root of `bundlePath`, itself or as the root really is; says so when not. */
+  const insideRoot = async (bundlePath: string, file: string, resolved: string): Promise<boolean> => {
+    const root = roots[bundlePath.split('/', 1)[0]!]!;
+    const under = (dir: string): boolean => {
+      const relative = path.relative(dir, resolved);
+      return !relative.startsWith('..') && !path.isAbsolute(relative);
+    };
+    if (under(path.resolve(root)) || under(await realRoot(bundlePath))) return true;
+    problems.push(`${file}: resolves to ${resolved}, outside ${root}; not captured`);
+    return false;
+  };
   const copyFile = async (bundlePath: string, file: string, secrets?: SecretFormat): Promise<string | undefined> => {
+    const resolved = await attempt(file, () => realpath(file));
+    if (resolved === undefined || !(await insideRoot(bundlePath, file, resolved))) return undefined;
     const content = await attempt(file, () => readOptionalText(file));
     if (content !== undefined) add({ kind: 'file', path: bundlePath, content, ...(secrets ? { secrets } : {}) });
     return content;
   };
   const copyLink = async (bundlePath: string, link: string): Promise<string | undefined> => {
     const target = await attempt(link, () => readlink(link));
-    if (target !== undefined) add({ kind: 'symlink', path: bundlePath, target });
+    if (target === undefined) return undefined;
+    // An absolute target means the same path under the root, as a chroot reads it (libvirt's autostart
+    // links name /etc/libvirt/qemu/<domain>.xml); a dangling link is judged by where it points.
+    const root = roots[bundlePath.split('/', 1)[0]!]!;
+    const pointsAt = path.isAbsolute(target) ? path.join(root, target) : path.resolve(path.dirname(link), target);
+    const resolved = await realpath(pointsAt).catch(() => pointsAt);
+    if (!(await insideRoot(bundlePath, link, resolved))) return undefined;
+    add({ kind: 'symlink', path: bundlePath, target });
     return target;
   };
   /** Files and links in one directory whose names match; symlinks stay links. */
@@ -184,11 +217,12 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   for (const node of (await attempt(pve('nodes'), () => listDir(pve('nodes')))) ?? []) {
     await copyMatching(path.join('root/etc/pve/nodes', node, 'qemu-server'), pve('nodes', node, 'qemu-server'), /\.conf$/, 'pve-config');
   }
-  await copyMatching('root/etc/pve/mapping', pve('mapping'), /\.cfg$/, 'pve-config');
+  await copyMatching('root/etc/pve/mapping', pve('mapping'), /\.cfg$/, 'pve-mapping');
   await copyMatching('root/etc/libvirt/qemu', rootPath(paths, 'etc/libvirt/qemu'), /\.xml$/, 'libvirt-xml');
   await copyMatching('root/etc/libvirt/qemu/autostart', rootPath(paths, 'etc/libvirt/qemu/autostart'), /\.xml$/, 'libvirt-xml');
   await copyMatching('root/run/qemu-server', rootPath(paths, 'run/qemu-server'), /\.pid$/);
-  await copyMatching('root/run/libvirt/qemu', rootPath(paths, 'run/libvirt/qemu'), /\.(xml|pid)$/, 'libvirt-xml');
+  await copyMatching('root/run/libvirt/qemu', rootPath(paths, 'run/libvirt/qemu'), /\.xml$/, 'libvirt-xml');
+  await copyMatching('root/run/libvirt/qemu', rootPath(paths, 'run/libvirt/qemu'), /\.pid$/);
   for (const dir of modprobeDirs) await copyMatching(path.join('root', dir), rootPath(paths, dir), /\.conf$/);
   await copyFile(path.join('root', initramfsModulesFile), rootPath(paths, initramfsModulesFile));
   const release = entries.find((entry) => entry.path === 'proc/sys/kernel/osrelease');

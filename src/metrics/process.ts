@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { WebConfigReloadState } from '../web/source.js';
 
 /**
  * prom-client's default process_* and nodejs_* metrics, less the three gauges it names `*_total`
@@ -13,4 +14,28 @@ export function createProcessRegistry(): Registry {
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
     registry.removeSingleMetric(name);
   return registry;
+}
+
+/**
+ * Whether the web config file was last read again without error, and when the config in force was
+ * read: the pair Prometheus exposes for its own config (`prometheus_config_last_reload_successful`,
+ * `..._success_timestamp_seconds`). Collected at scrape time.
+ */
+export function registerWebConfigReloadMetrics(registry: Registry, reloadState: () => WebConfigReloadState): void {
+  new Gauge({
+    name: 'vfio_exporter_web_config_last_reload_successful',
+    help: 'Whether the last read of --web.config.file succeeded; on failure the last good config stays in force.',
+    registers: [registry],
+    collect() {
+      this.set(reloadState().successful ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'vfio_exporter_web_config_last_reload_success_timestamp_seconds',
+    help: 'When the web config in force was read, seconds since the epoch.',
+    registers: [registry],
+    collect() {
+      this.set(reloadState().lastSuccessSeconds);
+    },
+  });
 }

@@ -87,6 +87,16 @@ const configurableHeaders: Record<string, readonly string[] | undefined> = {
 /** `$2a$`, `$2b$` or `$2y$`, a two-digit cost of 4–31, then 53 characters of salt and hash. */
 const bcryptHash = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 
+/**
+ * The highest bcrypt cost accepted. Each step doubles the time of one check: cost 10 takes about 70 ms
+ * here, 14 about a second, 31 days. Every login with a wrong password (and every unknown user, checked
+ * at the highest configured cost) costs that much of the one bcrypt thread, so a higher cost is refused.
+ */
+export const maxBcryptCost = 14;
+
+/** The cost field of a bcrypt hash that passed `bcryptHash`. */
+export const bcryptCost = (hash: string): number => Number(hash.slice(4, 6));
+
 type Mapping = Record<string, unknown>;
 
 const isMapping = (value: unknown): value is Mapping => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -204,6 +214,9 @@ function parseUsers(value: unknown): Map<string, string> {
   for (const [user, hash] of Object.entries(value)) {
     if (typeof hash !== 'string' || !bcryptHash.test(hash)) {
       throw new WebConfigError(`basic_auth_users.${user}: not a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-31; e.g. htpasswd -nBC 10 "" | tr -d ':\\n')`);
+    }
+    if (bcryptCost(hash) > maxBcryptCost) {
+      throw new WebConfigError(`basic_auth_users.${user}: bcrypt cost ${bcryptCost(hash)} is above ${maxBcryptCost} (each check would take over a second); hash the password again, e.g. with htpasswd -nBC 10`);
     }
     users.set(user, hash);
   }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { errorMessage } from '../host/fs.js';
 import type { Logger } from '../log.js';
-import { BasicAuthChecker } from './basic-auth.js';
+import type { BasicAuthChecker } from './basic-auth.js';
 import type { WebConfig } from './config.js';
 import type { WebConfigSource } from './source.js';
 
@@ -39,10 +39,10 @@ const hasBody = (request: IncomingMessage): boolean =>
 
 /**
  * What exporter-toolkit's handler does in front of the routes: the current web config's response
- * headers, its rate limit and its basic auth (on every path, as the toolkit does); plus refusing request bodies.
+ * headers, its rate limit and its basic auth (on every path, as the toolkit does); plus refusing request
+ * bodies. A login that cannot be checked soon (too many waiting for bcrypt) gets 429 at once.
  */
-export function webHandler(app: RequestListener, source: WebConfigSource | undefined, log: Logger): RequestListener {
-  const auth = new BasicAuthChecker();
+export function webHandler(app: RequestListener, source: WebConfigSource | undefined, auth: BasicAuthChecker, log: Logger): RequestListener {
   const initialLimit = source?.current().config.rateLimit;
   // As in the toolkit, the rate limit is set at start; a change needs a restart.
   const limiter = initialLimit && new RateLimiter(initialLimit);
@@ -51,14 +51,7 @@ export function webHandler(app: RequestListener, source: WebConfigSource | undef
       reply(response, 413, 'Request bodies are not accepted.\n', { Connection: 'close' });
       return;
     }
-    let config: WebConfig | undefined;
-    try {
-      config = source?.current().config;
-    } catch (error) {
-      log.error('unable to read the web config', { err: errorMessage(error) });
-      reply(response, 500, 'Internal Server Error\n');
-      return;
-    }
+    const config = source?.current().config;
     if (limiter && !limiter.allow()) {
       reply(response, 429, 'Too Many Requests\n');
       return;
@@ -68,9 +61,10 @@ export function webHandler(app: RequestListener, source: WebConfigSource | undef
       app(request, response);
       return;
     }
-    auth.allowed(config.users, request.headers.authorization).then(
-      (allowed) => {
-        if (allowed) app(request, response);
+    auth.check(config.users, request.headers.authorization, request.socket.remoteAddress).then(
+      (verdict) => {
+        if (verdict === 'allowed') app(request, response);
+        else if (verdict === 'busy') reply(response, 429, 'Too Many Requests\n', { 'Retry-After': '1' });
         else reply(response, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Basic' });
       },
       (error: unknown) => {

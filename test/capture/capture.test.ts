@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { extract, list } from 'tar';
@@ -119,6 +119,71 @@ describe('capture', () => {
     expect(read('proc/pressure/memory')).toContain('total=12');
     expect(read('kmsg')).toBe('6,1,100,-;Linux version 6.8\n3,2,200,-;Out of memory: Killed process 4242 (kvm)\n');
     for (const file of allFiles(root)) expect(readFileSync(file, 'utf8'), file).not.toContain('hunter2');
+  });
+
+  it('writes the bundle without following a link planted at its path, with mode 0600 whatever was there', async () => {
+    const dir = tempDir();
+    const victim = path.join(dir, 'victim');
+    writeFileSync(victim, 'precious\n', { mode: 0o644 });
+    const planted = path.join(dir, 'planted.tar.gz');
+    symlinkSync(victim, planted);
+    const dangling = path.join(dir, 'dangling.tar.gz');
+    symlinkSync(path.join(dir, 'created-through-link'), dangling);
+    const existing = path.join(dir, 'existing.tar.gz');
+    writeFileSync(existing, 'old bundle');
+    chmodSync(existing, 0o666);
+
+    for (const output of [planted, dangling, existing]) {
+      await runCapture(configFor(['capture', output, ...fixtureFlags('suprox')]), silentLogger);
+      const written = lstatSync(output);
+      expect(written.isFile(), output).toBe(true);
+      expect(written.mode & 0o777, output).toBe(0o600);
+      await list({ file: output, onReadEntry: () => undefined });
+    }
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(statSync(victim).mode & 0o777).toBe(0o644);
+    expect(existsSync(path.join(dir, 'created-through-link'))).toBe(false);
+    // Nothing left behind but the bundles and the victim.
+    expect(readdirSync(dir).sort()).toEqual(['dangling.tar.gz', 'existing.tar.gz', 'planted.tar.gz', 'victim']);
+  });
+
+  it('takes nothing from outside its roots, whatever link leads there', async () => {
+    const host = copyHost('suprox');
+    const outside = tempDir();
+    const canary = 'OUTSIDE-THE-ROOTS';
+    writeFileSync(path.join(outside, 'secret'), `${canary}\n`);
+    mkdirSync(path.join(outside, 'qemu'));
+    writeFileSync(path.join(outside, 'qemu', 'evil.xml'), `<domain><name>${canary}</name></domain>\n`);
+    const plant = (relative: string, target: string): string => {
+      const file = path.join(host.root, relative);
+      mkdirSync(path.dirname(file), { recursive: true });
+      rmSync(file, { recursive: true, force: true });
+      symlinkSync(target, file);
+      return file;
+    };
+    const escapes = [
+      plant('proc/vmstat', path.join(outside, 'secret')),
+      plant('root/etc/hostname', path.relative(path.join(host.root, 'root/etc'), path.join(outside, 'secret'))),
+      plant('sys/devices/pci0000:00/0000:00:17.0/numa_node', path.join(outside, 'secret')),
+      plant('root/etc/libvirt/qemu', path.join(outside, 'qemu')),
+      plant('root/etc/pve/local', path.relative(path.join(host.root, 'root/etc/pve'), outside)),
+      plant('sys/module/vfio_pci/parameters/ids', '../../../../../../../../../../../../../etc/hostname'),
+    ];
+    const dir = tempDir();
+    const bundle = path.join(dir, 'support.tar.gz');
+    const summary = await runCapture(configFor(['capture', bundle, ...host.flags]), silentLogger);
+    const root = path.join(dir, 'unpacked');
+    mkdirSync(root);
+    await extract({ file: bundle, cwd: root });
+    for (const file of allFiles(root)) expect(readFileSync(file, 'utf8'), file).not.toContain(canary);
+    for (const link of readdirSync(root, { recursive: true, withFileTypes: true }).filter((entry) => entry.isSymbolicLink())) {
+      const resolved = path.resolve(link.parentPath, readlinkSync(path.join(link.parentPath, link.name)));
+      expect(path.relative(root, resolved).startsWith('..'), resolved).toBe(false);
+    }
+    for (const escape of escapes.filter((file) => !file.endsWith('libvirt/qemu'))) {
+      expect(summary.problems.some((problem) => problem.startsWith(`${escape}: resolves to `) && problem.endsWith('; not captured')), escape).toBe(true);
+    }
+    expect(summary.problems.some((problem) => problem.startsWith(path.join(host.root, 'root/etc/libvirt/qemu/evil.xml')))).toBe(true);
   });
 
   it('reads the live kernel log without waiting for new records', async () => {

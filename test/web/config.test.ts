@@ -69,6 +69,16 @@ describe('web config file', () => {
     expect(failure('basic_auth_users:\n  alice: $2y$03$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n')).toMatch(/not a bcrypt hash/);
   });
 
+  it('refuses bcrypt costs above 14, which would stall logins for seconds', () => {
+    const salted = 'mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze';
+    expect(parse(`basic_auth_users:\n  u: $2b$14$${salted}\n`).users.size).toBe(1);
+    for (const cost of ['15', '20', '31']) {
+      expect(failure(`basic_auth_users:\n  alice: $2b$${cost}$${salted}\n`)).toBe(
+        `basic_auth_users.alice: bcrypt cost ${Number(cost)} is above 14 (each check would take over a second); hash the password again, e.g. with htpasswd -nBC 10`,
+      );
+    }
+  });
+
   it('reports bad YAML in one line', () => {
     const message = failure('tls_server_config:\n  cert_file: [unclosed\n');
     expect(message).toMatch(/^not valid YAML: /);

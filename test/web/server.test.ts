@@ -1,13 +1,15 @@
 import bcrypt from 'bcryptjs';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
 import type { SecureVersion } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startExporter, type RunningExporter } from '../../src/exporter.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { serverLimits } from '../../src/web/listen.js';
 import { makeCertificates, type TestCertificates } from '../helpers/certs.js';
 import { configFor, fixtureFlags, repoRoot } from '../helpers/fixtures.js';
 
@@ -117,9 +119,13 @@ describe('TLS and basic auth (--web.config.file)', () => {
     await expect(get(port)).rejects.toThrow();
     expect((await get(port, { cert: certs.clientCert, key: certs.clientKey })).status).toBe(200);
 
-    // A file gone bad refuses new connections rather than serving on stale settings.
+    // A file gone bad leaves the last good settings in force: client certificates still required.
     writeFileSync(configFile(), `${mutual()}  bogus: 1\n`);
-    await expect(get(port, { cert: certs.clientCert, key: certs.clientKey })).rejects.toThrow();
+    expect((await get(port, { cert: certs.clientCert, key: certs.clientKey })).status).toBe(200);
+    await expect(get(port)).rejects.toThrow();
+    // Switching TLS off needs a restart: the file is refused, TLS stays.
+    writeFileSync(configFile(), `basic_auth_users:\n  prometheus: ${hash}\n`);
+    expect((await get(port, { cert: certs.clientCert, key: certs.clientKey })).status).toBe(200);
   });
 
   it('requires a client certificate from the configured CA (mutual TLS)', async () => {
@@ -161,6 +167,88 @@ describe('TLS and basic auth (--web.config.file)', () => {
     });
     expect(post).toBe(413);
   });
+});
+
+describe('a web config file that goes bad while running', () => {
+  const lines: string[] = [];
+  const logger = createLogger('info', 'logfmt', (line) => lines.push(line));
+  const plainGet = async (port: number, auth?: string): Promise<{ status: number; body: string }> => {
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: auth ? { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {} });
+    return { status: response.status, body: await response.text() };
+  };
+  const reloadMetrics = (body: string): { successful: number; timestamp: number } => ({
+    successful: Number(/^vfio_exporter_web_config_last_reload_successful (\S+)$/m.exec(body)?.[1]),
+    timestamp: Number(/^vfio_exporter_web_config_last_reload_success_timestamp_seconds (\S+)$/m.exec(body)?.[1]),
+  });
+
+  it('keeps the last good config in force, logs the failure and reports it', async () => {
+    writeFileSync(configFile(), `basic_auth_users:\n  prometheus: ${hash}\n`);
+    exporter = await startExporter(configFor([...fixtureFlags('suprox'), '--web.listen-address=127.0.0.1:0', `--web.config.file=${configFile()}`]), logger);
+    await exporter.sampler.sample();
+    const port = exporter.port;
+    const good = await plainGet(port, `prometheus:${password}`);
+    expect(good.status).toBe(200);
+    const before = reloadMetrics(good.body);
+    expect(before.successful).toBe(1);
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    for (const name of ['vfio_exporter_web_config_last_reload_successful', 'vfio_exporter_web_config_last_reload_success_timestamp_seconds']) {
+      expect(readme).toContain(`| \`${name}\` | gauge`);
+    }
+    expect(before.timestamp).toBeGreaterThan(Date.now() / 1000 - 60);
+
+    // An empty file (a write caught half-way), bad YAML, an unknown key, a file gone: basic auth stays on.
+    for (const broken of ['', 'basic_auth_users: [\n', 'basic_auth_users:\n  prometheus: plaintext\n', undefined]) {
+      lines.length = 0;
+      if (broken === undefined) rmSync(configFile());
+      else writeFileSync(configFile(), broken);
+      expect((await plainGet(port)).status, JSON.stringify(broken)).toBe(401);
+      expect((await plainGet(port, 'prometheus:wrong')).status).toBe(401);
+      // Process metrics are rendered at most once a second (processMetricsMaxAgeMs).
+      await vi.waitFor(async () => {
+        const served = await plainGet(port, `prometheus:${password}`);
+        expect(served.status).toBe(200);
+        expect(reloadMetrics(served.body)).toEqual({ successful: 0, timestamp: before.timestamp });
+      }, { timeout: 3000, interval: 200 });
+      // Logged once per change of the file, not per request.
+      expect(lines.filter((line) => line.includes('web config reload failed'))).toHaveLength(1);
+      expect(lines.find((line) => line.includes('web config reload failed'))).toMatch(/level=error .*keeping the last good config.*err=/);
+    }
+
+    const otherHash = bcrypt.hashSync('second', 4);
+    writeFileSync(configFile(), `basic_auth_users:\n  grafana: ${otherHash}\n`);
+    expect((await plainGet(port, `prometheus:${password}`)).status).toBe(401);
+    await vi.waitFor(async () => {
+      const fixed = await plainGet(port, 'grafana:second');
+      expect(fixed.status).toBe(200);
+      expect(reloadMetrics(fixed.body).successful).toBe(1);
+      expect(reloadMetrics(fixed.body).timestamp).toBeGreaterThan(before.timestamp);
+    }, { timeout: 3000, interval: 200 });
+  });
+});
+
+describe('slow clients', () => {
+  it('are cut when the README says: headers not sent within the documented time', async () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const documentedSeconds = Number(/headers must arrive within (\d+) s/.exec(readme)?.[1]);
+    expect(documentedSeconds * 1000).toBe(serverLimits.headersTimeout);
+    exporter = await startExporter(configFor([...fixtureFlags('suprox'), '--web.listen-address=127.0.0.1:0']), silentLogger);
+    // A client that trickles a header line every half second and never ends its headers.
+    const cutAfterMs = await new Promise<number>((resolve, reject) => {
+      const started = performance.now();
+      const socket = net.connect(exporter!.port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\nHost: exporter\r\n'));
+      const trickle = setInterval(() => socket.write('X-Slow: 1\r\n'), 500);
+      const giveUp = setTimeout(() => socket.destroy(new Error('still connected after 20 s')), 20_000);
+      socket.on('data', () => undefined);
+      socket.on('error', reject);
+      socket.on('close', () => {
+        clearInterval(trickle);
+        clearTimeout(giveUp);
+        resolve(performance.now() - started);
+      });
+    });
+    expect(cutAfterMs).toBeGreaterThan(serverLimits.headersTimeout - 500);
+    expect(cutAfterMs).toBeLessThan(serverLimits.headersTimeout + 2000);
+  }, 30_000);
 });
 
 describe('a bad web config file at start', () => {
