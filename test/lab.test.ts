@@ -125,7 +125,9 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
     await lab.waitPhase('disk-released', 120_000);
     const after = await waitFor('the exporter to see the controller on vfio-pci without disks', 120_000, async () => {
       const now = await metricsIfUp();
-      return now !== undefined && value(now, 'vfio_pci_device_block_devices', { pci_address: labSataAddress }) === 0 ? now : undefined;
+      // Between ahci's unbind and vfio-pci's bind a sample can see the controller on no driver: wait for vfio-pci.
+      const onVfio = now !== undefined && seriesLines(now, 'vfio_pci_device_driver_info').some((line) => label(line, 'pci_address') === labSataAddress && line.includes('driver="vfio-pci"'));
+      return onVfio && value(now, 'vfio_pci_device_block_devices', { pci_address: labSataAddress }) === 0 ? now : undefined;
     });
     expect(seriesLines(after, 'vfio_pci_device_driver_info').find((line) => label(line, 'pci_address') === labSataAddress)).toContain('driver="vfio-pci"');
     expect(after.split('\n').filter((line) => line.startsWith('vfio_block_device_') && label(line, 'pci_address') === labSataAddress)).toEqual([]);

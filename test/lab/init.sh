@@ -125,7 +125,7 @@ echo -1000 >/proc/self/oom_score_adj
   while [ ! -e /out/stop ]; do
     starts=$((starts + 1))
     echo "$(uptime_s) start $starts" >>/out/exporter-starts
-    sh -c "echo 0 >/proc/self/oom_score_adj; exec chroot /host $EXPORTER $exporter_flags --log.level=info --web.listen-address=:9847 --sample.interval=5s --qmp.timeout=3s" >>/out/exporter.log 2>&1
+    sh -c "echo 0 >/proc/self/oom_score_adj; exec chroot /host $EXPORTER $exporter_flags --state.file=/run/vfio-exporter/state.json --log.level=info --web.listen-address=:9847 --sample.interval=5s --qmp.timeout=3s" >>/out/exporter.log 2>&1
     echo "$(uptime_s) exit $? after start $starts" >>/out/exporter-starts
     sleep 1
   done
