@@ -72,6 +72,7 @@ interface Measured {
   slowest: { where: string; milliseconds: number };
   queries: number;
   queryErrors: string[];
+  slowestRules: string;
   prometheusResidentBytes: number;
   loadAverage: string;
 }
@@ -120,7 +121,13 @@ async function measure(size: number): Promise<Measured> {
       for (const [, name, seconds] of ownMetrics.matchAll(/^prometheus_rule_group_last_duration_seconds\{rule_group="[^"]*;([^"]+)"\} (\S+)$/gm))
         worst.set(name!, Math.max(worst.get(name!) ?? 0, Number(seconds)));
     }
-    const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>(prometheus, 'rules');
+    const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string; evaluationTime: number }[] }[] }>(prometheus, 'rules');
+    const slowestRules = rules.groups
+      .flatMap((group) => group.rules)
+      .sort((a, b) => b.evaluationTime - a.evaluationTime)
+      .slice(0, 3)
+      .map((rule) => `${rule.name} ${ms(rule.evaluationTime * 1000)}`)
+      .join(', ');
     const ruleErrors = rules.groups.flatMap((group) => group.rules.filter((rule) => rule.health === 'err').map((rule) => `${rule.name}: ${rule.lastError ?? ''}`));
     const [recorded] = await instant(prometheus, 'count({__name__=~"vfio:.+"})');
     const [scraped] = await instant(prometheus, 'sum(scrape_samples_scraped{job="vfio"})');
@@ -160,6 +167,7 @@ async function measure(size: number): Promise<Measured> {
       slowest,
       queries: count,
       queryErrors,
+      slowestRules,
       prometheusResidentBytes: residentBytes,
       loadAverage: describeMachine().loadAverage,
     };
@@ -178,6 +186,7 @@ for (const size of fleetSizes) {
   rows.push(context(`${size} hosts: series scraped`, result.scrapedSeries.toLocaleString('en-US')));
   for (const group of result.groups) rows.push(context(`${size} hosts: ${group.name} evaluation`, `${ms(group.seconds * 1000)} (${percent((group.seconds / budgetSeconds) * 100)} of 1m)`));
   rows.push(atMost(`${size} hosts: all vfio groups, share of a 1m interval`, (all / budgetSeconds) * 100, 2, percent));
+  rows.push(context(`${size} hosts: slowest rules, last evaluation`, result.slowestRules));
   rows.push(context(`${size} hosts: series the recording rules add`, result.recordedSeries.toLocaleString('en-US')));
   rows.push(atMost(`${size} hosts: rules failing to evaluate`, result.ruleErrors.length, 1, (value) => String(value)));
   rows.push(context(`${size} hosts: VfioPassthroughVMStartWouldOOM on unfixed seed hosts' VM 101`, result.startAlertHosts));
