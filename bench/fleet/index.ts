@@ -73,6 +73,7 @@ interface Measured {
   queries: number;
   queryErrors: string[];
   slowestRules: string;
+  alertCounts: string;
   prometheusResidentBytes: number;
   loadAverage: string;
 }
@@ -139,6 +140,9 @@ async function measure(size: number): Promise<Measured> {
     const missed = [...expected].filter((key) => !alerted.has(key));
     const startAlertHosts = `${alerted.size - wrong.length} of ${expected.size} expected${wrong.length ? `, WRONG: ${wrong.slice(0, 3).join(' ')}` : ''}${missed.length ? `, missed ${missed.length}` : ''}`;
 
+    const alertCounts = (await instant(prometheus, 'count by (alertname) (ALERTS)'))
+      .map((sample) => `${sample.metric['alertname']} ${sample.value[1]}`)
+      .join(', ');
     let slowest = { where: '', milliseconds: 0 };
     let count = 0;
     const queryErrors: string[] = [];
@@ -168,6 +172,7 @@ async function measure(size: number): Promise<Measured> {
       queries: count,
       queryErrors,
       slowestRules,
+      alertCounts,
       prometheusResidentBytes: residentBytes,
       loadAverage: describeMachine().loadAverage,
     };
@@ -187,6 +192,7 @@ for (const size of fleetSizes) {
   for (const group of result.groups) rows.push(context(`${size} hosts: ${group.name} evaluation`, `${ms(group.seconds * 1000)} (${percent((group.seconds / budgetSeconds) * 100)} of 1m)`));
   rows.push(atMost(`${size} hosts: all vfio groups, share of a 1m interval`, (all / budgetSeconds) * 100, 2, percent));
   rows.push(context(`${size} hosts: slowest rules, last evaluation`, result.slowestRules));
+  rows.push(context(`${size} hosts: alerts pending or firing`, result.alertCounts));
   rows.push(context(`${size} hosts: series the recording rules add`, result.recordedSeries.toLocaleString('en-US')));
   rows.push(atMost(`${size} hosts: rules failing to evaluate`, result.ruleErrors.length, 1, (value) => String(value)));
   rows.push(context(`${size} hosts: VfioPassthroughVMStartWouldOOM on unfixed seed hosts' VM 101`, result.startAlertHosts));
