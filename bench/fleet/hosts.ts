@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../../test/helpers/fixtures.js';
+
+/**
+ * A fleet of N hosts made from the fixture hosts' golden scrapes (real /metrics of each fixture host).
+ * Most hosts are healthy; every 50th is the seed host as it was (VM 101 cannot start), the next one the
+ * seed host in trouble, the next one without an IOMMU. VM ids repeat across hosts, as they do in a
+ * fleet of Proxmox nodes, and memory sizes differ (x1, x2, x4) so no two neighbours are identical.
+ */
+const healthy = ['suprox-fixed', 'pve-cluster', 'libvirt-gpu'];
+// The seed host before its fix, in three states: VM 101 (12 GiB pinned, balloon on) cannot start on any.
+const troubled = ['suprox', 'suprox-trouble', 'suprox-noiommu'];
+const everyNth = 50;
+
+export interface FleetHost {
+  /** `instance` label as a scrape of the real host would give it. */
+  instance: string;
+  /** Cluster the host belongs to, as a fleet's external or target label. */
+  cluster: string;
+  /** Fixture host whose scrape this host serves. */
+  fixture: string;
+  /** VfioPassthroughVMStartWouldOOM must name this host's VM 101, and only on such hosts. */
+  startWouldOom: boolean;
+  /** The host's /metrics, its last-sample time left as `<timestamp>` for the server to fill in. */
+  body: string;
+}
+
+export const fixtureOf = (index: number): string => troubled[index % everyNth] ?? healthy[index % healthy.length]!;
+
+const goldenCache = new Map<string, string>();
+const golden = (fixture: string): string => {
+  let text = goldenCache.get(fixture);
+  if (text === undefined) {
+    text = readFileSync(path.join(repoRoot, 'test/golden', `${fixture}.prom`), 'utf8');
+    goldenCache.set(fixture, text);
+  }
+  return text;
+};
+
+// Memory in bytes: the host's and its VMs' (all scaled alike, so each host keeps its own verdicts).
+const memorySample = /^(vfio_(?:host_memory|host_swap|host_zfs_arc|vm_memory|vm_pending_memory)\w*_bytes(?:\{[^}]*\})?) (\S+)$/gm;
+
+export function fleetHost(index: number): FleetHost {
+  const fixture = fixtureOf(index);
+  const scale = 2 ** (index % 3);
+  const body = golden(fixture)
+    .replace(memorySample, (_line, series: string, value: string) => `${series} ${Number(value) * scale}`)
+    .replace(/<duration>/g, '0.002')
+    .replace('<version>', process.version);
+  const name = `pve-${String(index).padStart(4, '0')}`;
+  return { instance: `${name}:9847`, cluster: `dc${index % 4}`, fixture, startWouldOom: troubled.includes(fixture), body };
+}

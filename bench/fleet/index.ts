@@ -1,0 +1,206 @@
+/**
+ * The fleet benchmark: `npm run bench:fleet [-- --hosts 10,100,1000]`. Serves N hosts' exporter output
+ * (bench/fleet/hosts.ts) as N scrape targets to a real Prometheus that evaluates alerts/vfio.rules.yml,
+ * then reads each rule group's own `prometheus_rule_group_last_duration_seconds`, counts the series the
+ * recording rules add, checks that the start alert names exactly the seed-like hosts and no rule fails,
+ * and times every dashboard query (grafana/*.json, variables at "All") over the last hour.
+ * Method and results: docs/performance.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { rulesFile, startDaemon, tempDir, waitFor, type Daemon } from '../../test/helpers/alerting.js';
+import { repoRoot } from '../../test/helpers/fixtures.js';
+import { loadDashboards, queries, substitute } from '../../test/helpers/grafana.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { describeMachine } from '../machine.js';
+import { atMost, context, formatTable, ms, percent, type Row } from '../table.js';
+import { fleetHost, type FleetHost } from './hosts.js';
+
+const { values: options } = parseArgs({ options: { hosts: { type: 'string', default: '10,100,1000' } } });
+const fleetSizes = options.hosts.split(',').map(Number);
+
+// One evaluation costs the same whatever the interval; 15s lets several land in a short run. The
+// targets are stated against the 1-minute interval the rules are written for.
+const intervalSeconds = 15;
+const budgetSeconds = 60;
+const evaluationsToWatch = 3;
+
+const progress = (line: string): void => {
+  process.stderr.write(`bench:fleet: ${line}\n`);
+};
+const sleep = (milliseconds: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+interface Answer<T> {
+  status: string;
+  error?: string;
+  data: T;
+}
+type Vector = { metric: Record<string, string>; value: [number, string] }[];
+
+async function api<T>(prometheus: Daemon, endpoint: string, parameters: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(`${prometheus.url}/api/v1/${endpoint}?${new URLSearchParams(parameters)}`, { signal: AbortSignal.timeout(60_000) });
+  const answer = (await response.json()) as Answer<T>;
+  if (answer.status !== 'success') throw new Error(`${endpoint} ${JSON.stringify(parameters)}: ${answer.error ?? response.status}`);
+  return answer.data;
+}
+const instant = (prometheus: Daemon, query: string): Promise<Vector> =>
+  api<{ result: Vector }>(prometheus, 'query', { query }).then((data) => data.result);
+
+/** Serves every host's body at `/hosts/<index>/metrics` from one port. */
+async function serveFleet(hosts: readonly FleetHost[]): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    const host = hosts[Number(/^\/hosts\/(\d+)\/metrics$/.exec(request.url ?? '')?.[1] ?? -1)];
+    if (!host) return void response.writeHead(404).end();
+    // A live exporter's last sample is always fresh; a stale one would page.
+    response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(host.body.replace('<timestamp>', String(Date.now() / 1000)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+interface Measured {
+  hosts: number;
+  scrapedSeries: number;
+  groups: { name: string; seconds: number }[];
+  recordedSeries: number;
+  ruleErrors: string[];
+  startAlertHosts: string;
+  slowest: { where: string; milliseconds: number };
+  queries: number;
+  queryErrors: string[];
+  slowestRules: string;
+  alertCounts: string;
+  prometheusResidentBytes: number;
+  loadAverage: string;
+}
+
+async function measure(size: number): Promise<Measured> {
+  const hosts = Array.from({ length: size }, (_unused, index) => fleetHost(index));
+  const fleet = await serveFleet(hosts);
+  const dir = tempDir('vfio-fleet-');
+  const config = {
+    global: { scrape_interval: `${intervalSeconds}s`, scrape_timeout: '10s', evaluation_interval: `${intervalSeconds}s` },
+    rule_files: [rulesFile],
+    scrape_configs: [
+      {
+        job_name: 'vfio',
+        static_configs: hosts.map((host, index) => ({
+          targets: [`127.0.0.1:${fleet.port}`],
+          labels: { instance: host.instance, cluster: host.cluster, __metrics_path__: `/hosts/${index}/metrics` },
+        })),
+      },
+    ],
+  };
+  const configFile = path.join(dir.dir, 'prometheus.yml');
+  writeFileSync(configFile, JSON.stringify(config));
+  const port = await freePort();
+  const prometheus = await startDaemon(
+    'prometheus',
+    [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dir.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    port,
+  );
+  try {
+    const started = Date.now();
+    await waitFor(`all ${size} targets scraped`, 120_000, async () => {
+      const targets = await api<{ activeTargets: { health: string; lastError: string }[] }>(prometheus, 'targets');
+      const failed = targets.activeTargets.find((target) => target.lastError);
+      if (failed) throw new Error(`a scrape failed: ${failed.lastError}`);
+      return targets.activeTargets.filter((target) => target.health === 'up').length === size ? true : undefined;
+    });
+    progress(`${size} hosts: all targets up after ${((Date.now() - started) / 1000).toFixed(0)} s; watching ${evaluationsToWatch} evaluations`);
+    // The worst of a few evaluations, each group's own figure, once every target has data.
+    // Prometheus' own /metrics (it does not scrape itself here): each group's last duration.
+    const worst = new Map<string, number>();
+    let ownMetrics = '';
+    for (let round = 0; round < evaluationsToWatch; round++) {
+      await sleep(intervalSeconds * 1000);
+      ownMetrics = await (await fetch(`${prometheus.url}/metrics`)).text();
+      for (const [, name, seconds] of ownMetrics.matchAll(/^prometheus_rule_group_last_duration_seconds\{rule_group="[^"]*;([^"]+)"\} (\S+)$/gm))
+        worst.set(name!, Math.max(worst.get(name!) ?? 0, Number(seconds)));
+    }
+    const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string; evaluationTime: number }[] }[] }>(prometheus, 'rules');
+    const slowestRules = rules.groups
+      .flatMap((group) => group.rules)
+      .sort((a, b) => b.evaluationTime - a.evaluationTime)
+      .slice(0, 3)
+      .map((rule) => `${rule.name} ${ms(rule.evaluationTime * 1000)}`)
+      .join(', ');
+    const ruleErrors = rules.groups.flatMap((group) => group.rules.filter((rule) => rule.health === 'err').map((rule) => `${rule.name}: ${rule.lastError ?? ''}`));
+    const [recorded] = await instant(prometheus, 'count({__name__=~"vfio:.+"})');
+    const [scraped] = await instant(prometheus, 'sum(scrape_samples_scraped{job="vfio"})');
+
+    // Pending or firing: the rules' `for:` outlasts the run. Expected: exactly the hosts serving the unfixed seed host.
+    const alerted = new Set((await instant(prometheus, 'ALERTS{alertname="VfioPassthroughVMStartWouldOOM"}')).map((sample) => `${sample.metric['instance']}/${sample.metric['vmid']}`));
+    const expected = new Set(hosts.filter((host) => host.startWouldOom).map((host) => `${host.instance}/101`));
+    const wrong = [...alerted].filter((key) => !expected.has(key));
+    const missed = [...expected].filter((key) => !alerted.has(key));
+    const startAlertHosts = `${alerted.size - wrong.length} of ${expected.size} expected${wrong.length ? `, WRONG: ${wrong.slice(0, 3).join(' ')}` : ''}${missed.length ? `, missed ${missed.length}` : ''}`;
+
+    const alertCounts = (await instant(prometheus, 'count by (alertname) (ALERTS)'))
+      .map((sample) => `${sample.metric['alertname']} ${sample.value[1]}`)
+      .join(', ');
+    let slowest = { where: '', milliseconds: 0 };
+    let count = 0;
+    const queryErrors: string[] = [];
+    const end = Math.floor(Date.now() / 1000);
+    for (const { dashboard } of loadDashboards(path.join(repoRoot, 'grafana'))) {
+      for (const query of queries(dashboard)) {
+        if (!query.expr) continue;
+        const expr = substitute(query.expr, dashboard);
+        const before = performance.now();
+        await api(prometheus, 'query_range', { query: expr, start: String(end - 3600), end: String(end), step: '60' }).catch((error: unknown) =>
+          queryErrors.push(`${dashboard.uid}: ${query.where}: ${String(error).slice(-200)}`),
+        );
+        const milliseconds = performance.now() - before;
+        count++;
+        if (milliseconds > slowest.milliseconds) slowest = { where: `${dashboard.uid}: ${query.where}`, milliseconds };
+      }
+    }
+    const residentBytes = Number(/^process_resident_memory_bytes (\S+)$/m.exec(ownMetrics)?.[1] ?? 0);
+    return {
+      hosts: size,
+      scrapedSeries: Number(scraped?.value[1] ?? 0),
+      groups: [...worst].map(([name, seconds]) => ({ name, seconds })).sort((a, b) => a.name.localeCompare(b.name)),
+      recordedSeries: Number(recorded?.value[1] ?? 0),
+      ruleErrors,
+      startAlertHosts,
+      slowest,
+      queries: count,
+      queryErrors,
+      slowestRules,
+      alertCounts,
+      prometheusResidentBytes: residentBytes,
+      loadAverage: describeMachine().loadAverage,
+    };
+  } finally {
+    await prometheus.stop();
+    await fleet.close();
+    dir.remove();
+  }
+}
+
+const rows: Row[] = [];
+for (const size of fleetSizes) {
+  progress(`${size} hosts: starting`);
+  const result = await measure(size);
+  const all = result.groups.reduce((sum, group) => sum + group.seconds, 0);
+  rows.push(context(`${size} hosts: series scraped`, result.scrapedSeries.toLocaleString('en-US')));
+  for (const group of result.groups) rows.push(context(`${size} hosts: ${group.name} evaluation`, `${ms(group.seconds * 1000)} (${percent((group.seconds / budgetSeconds) * 100)} of 1m)`));
+  rows.push(atMost(`${size} hosts: all vfio groups, share of a 1m interval`, (all / budgetSeconds) * 100, 2, percent));
+  rows.push(context(`${size} hosts: slowest rules, last evaluation`, result.slowestRules));
+  rows.push(context(`${size} hosts: alerts pending or firing`, result.alertCounts));
+  rows.push(context(`${size} hosts: series the recording rules add`, result.recordedSeries.toLocaleString('en-US')));
+  rows.push(atMost(`${size} hosts: rules failing to evaluate`, result.ruleErrors.length, 1, (value) => String(value)));
+  rows.push(context(`${size} hosts: VfioPassthroughVMStartWouldOOM on unfixed seed hosts' VM 101`, result.startAlertHosts));
+  rows.push(atMost(`${size} hosts: slowest of ${result.queries} dashboard queries (1h, 1m step): ${result.slowest.where}`, result.slowest.milliseconds, 1000, ms));
+  rows.push(context(`${size} hosts: Prometheus resident memory; load average`, `${(result.prometheusResidentBytes / 1024 ** 2).toFixed(0)} MiB; ${result.loadAverage}`));
+  rows.push(atMost(`${size} hosts: dashboard queries failing`, result.queryErrors.length, 1, (value) => String(value)));
+  for (const error of [...result.ruleErrors, ...result.queryErrors]) progress(`error: ${error}`);
+}
+const machine = describeMachine();
+console.log(`${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, Prometheus evaluating every ${intervalSeconds}s`);
+console.log(formatTable(rows));
