@@ -104,7 +104,8 @@ describe('a real OOM kill of a real QEMU', () => {
       }
       const seenAfterSeconds = Date.now() / 1000 - exitedAtSeconds;
       expect(seriesValue(after, 'vfio_oom_kill_events_total', { vmid, comm: 'qemu-system-x86', constraint: 'CONSTRAINT_MEMCG' })).toBe(killsBefore + 1);
-      expect(seenAfterSeconds).toBeLessThanOrEqual(sampleIntervalSeconds + 0.5);
+      // Counted by the next sample: at most one interval away, plus that sample's own run (up to a second on a loaded machine).
+      expect(seenAfterSeconds).toBeLessThanOrEqual(sampleIntervalSeconds + 1);
       expect(Math.abs(seriesValue(after, 'vfio_vm_last_oom_kill_timestamp_seconds', { vmid }) - exitedAtSeconds)).toBeLessThan(1);
       expect(seriesValue(after, 'vfio_vm_oom_killed_rss_bytes', { vmid })).toBeGreaterThan(100 * 1024 * 1024);
       expect(seriesValue(after, 'vfio_oom_kills_total')).toBeGreaterThanOrEqual(vmstatBefore + 1);
