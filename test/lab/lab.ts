@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir, waitFor, type TempDir } from '../helpers/alerting.js';
 import { findBinary, repoRoot } from '../helpers/fixtures.js';
@@ -63,6 +63,8 @@ export async function startLab(): Promise<Lab> {
   try {
     // Its own build directory: the packaging tests rebuild dist/ at the same time.
     run('sh', ['packaging/build-sea.sh', path.join(dir, 'bin')], 240_000);
+    // The lab sees this machine's /tmp as its own tmpfs: everything it runs comes through the bin share, wherever the checkout is.
+    copyFileSync(path.join(repoRoot, 'contrib/proxmox/vfio-guard.sh'), path.join(dir, 'bin/vfio-guard.sh'));
     run('sh', ['test/lab/build-initramfs.sh', dir], 120_000);
     writeDiskImage(path.join(dir, 'disk.img'));
   } catch (error) {
@@ -71,7 +73,7 @@ export async function startLab(): Promise<Lab> {
   }
   writeFileSync(
     path.join(dir, 'lab.env'),
-    [`OUT=${dir}`, `EXPORTER=${dir}/bin/vfio-exporter`, `GUARD=${repoRoot}/contrib/proxmox/vfio-guard.sh`, `SATA=${labSataAddress}`, `BEHIND_PORT=${labBehindPortAddress}`].join('\n') + '\n',
+    [`OUT=${dir}`, `EXPORTER=${dir}/bin/vfio-exporter`, `GUARD=${dir}/bin/vfio-guard.sh`, `SATA=${labSataAddress}`, `BEHIND_PORT=${labBehindPortAddress}`].join('\n') + '\n',
   );
   // A boot that dies before init runs (the emulated machine, not the story) gets one more try.
   try {
