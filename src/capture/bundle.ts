@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { create } from 'tar';
 import type { CaptureEntry, SecretFormat } from '../host/capture-files.js';
+import { replacePrivateFile } from '../host/private-file.js';
 import { redactCmdline, redactLibvirtXml, redactPveConfig, redactPveMapping, type Redacted } from './redact.js';
 
 const redactors: Record<SecretFormat, (text: string) => Redacted> = {
@@ -25,26 +24,6 @@ export function stripSecrets(entries: readonly CaptureEntry[]): { entries: Captu
     return { kind: 'file' as const, path: entry.path, content: text };
   });
   return { entries: cleaned, redactedValues };
-}
-
-/**
- * Creates `output` with `write` filling it, safely where others can write (capture runs as root): a new
- * file beside it, created exclusively (O_EXCL) without following a link (O_NOFOLLOW), mode 0600, then
- * renamed over `output`. A link planted at `output` is replaced, not followed; a file there is replaced
- * and its mode not kept; a failure leaves `output` as it was.
- */
-export async function createPrivateFile(output: string, write: (file: NodeJS.WritableStream) => Promise<void>): Promise<void> {
-  const temporary = path.join(path.dirname(output), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    // The stream flushes (fsync) and closes the file when it ends.
-    await write(handle.createWriteStream({ flush: true }));
-    await rename(temporary, output);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
 }
 
 /**
@@ -72,7 +51,7 @@ export async function writeBundle(output: string, entries: readonly CaptureEntry
       await writeFile(path.join(staging, 'kmsg'), kmsg, { mode: 0o644 });
       top.push('kmsg');
     }
-    await createPrivateFile(output, (file) => pipeline(create({ gzip: true, cwd: staging, portable: true }, top), file));
+    await replacePrivateFile(output, (file) => pipeline(create({ gzip: true, cwd: staging, portable: true }, top), file));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { isMissing } from './fs.js';
+import { replacePrivateFile } from './private-file.js';
 
 /** The exporter's state is a few KiB; a larger file is not one it wrote. */
 const maxStateFileBytes = 1024 * 1024;
@@ -41,32 +41,15 @@ async function checkStateDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Replaces `file` with `text` so that a crash leaves the old or the new content, never a mix or nothing:
- * a temporary file in the same directory, created exclusively (O_EXCL|O_NOFOLLOW: never an existing file
- * nor through a planted symlink) with mode 0600, written and fsynced, renamed over `file` (rename
- * replaces a symlink there, never writes through it), then the directory fsynced so the rename lasts.
+ * Replaces `file` with `text` so that a crash leaves the old or the new content, never a mix or nothing
+ * (replacePrivateFile: 0600, no link followed, fsynced, renamed, the directory synced), in a directory
+ * checked first.
  */
 export async function writeStateFile(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  await checkStateDirectory(dir);
-  const temporary = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}`);
-  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  const directory = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
+  await checkStateDirectory(path.dirname(file));
+  await replacePrivateFile(file, (stream) => new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('close', () => resolve());
+    stream.end(text);
+  }));
 }
