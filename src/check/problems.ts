@@ -125,6 +125,10 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
 
 const vendorDevice = (device: PciDevice): string => `${device.vendorId.slice(2)}:${device.deviceId.slice(2)}`;
 
+/** The modprobe.d lines that make vfio-pci claim a device at boot, before `driver`, and the commands that apply them. */
+const reserveAtBootCommands = (device: PciDevice, driver: string): string =>
+  `echo "options vfio-pci ids=${vendorDevice(device)}" >> /etc/modprobe.d/vfio.conf; echo "softdep ${driver} pre: vfio-pci" >> /etc/modprobe.d/vfio.conf; update-initramfs -u -k all; reboot`;
+
 function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | undefined): Problem[] {
   const problems: Problem[] = [];
   const devices = new Map(pci.devices.map((device) => [device.address, device]));
@@ -149,7 +153,7 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
         severity: 'warning',
         vmid: vm.vmid,
         summary: `${assigned.pciAddress} (${device.deviceName || vendorDevice(device)}), assigned to ${vmLabel(vm)} as ${assigned.slot}, is bound to the host driver ${device.driver}: the host can use it (and the disks or links behind it) before the VM gets it.`,
-        fix: `Have vfio-pci claim it at boot: echo "options vfio-pci ids=${vendorDevice(device)}" >> /etc/modprobe.d/vfio.conf; echo "softdep ${device.driver} pre: vfio-pci" >> /etc/modprobe.d/vfio.conf; update-initramfs -u -k all; reboot. Or now, for this device only: echo vfio-pci > /sys/bus/pci/devices/${assigned.pciAddress}/driver_override; echo ${assigned.pciAddress} > /sys/bus/pci/devices/${assigned.pciAddress}/driver/unbind; echo ${assigned.pciAddress} > /sys/bus/pci/drivers_probe`,
+        fix: `Have vfio-pci claim it at boot: ${reserveAtBootCommands(device, device.driver)}. Or now, for this device only: echo vfio-pci > /sys/bus/pci/devices/${assigned.pciAddress}/driver_override; echo ${assigned.pciAddress} > /sys/bus/pci/devices/${assigned.pciAddress}/driver/unbind; echo ${assigned.pciAddress} > /sys/bus/pci/drivers_probe`,
         runbook: runbook('VfioPassthroughDeviceOnHostDriver'),
         blocksStart: true,
       });
@@ -222,7 +226,7 @@ function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | unde
       const used = behind.filter((device) => device.users.length > 0);
       const pciDevice = pciDevices.get(assigned.pciAddress);
       const reserve = pciDevice
-        ? `reserve the controller for vfio-pci at boot: echo "options vfio-pci ids=${vendorDevice(pciDevice)}" >> /etc/modprobe.d/vfio.conf; echo "softdep ${controller.driver ?? pciDevice.driver ?? '<driver>'} pre: vfio-pci" >> /etc/modprobe.d/vfio.conf; update-initramfs -u -k all; reboot`
+        ? `reserve the controller for vfio-pci at boot: ${reserveAtBootCommands(pciDevice, controller.driver ?? pciDevice.driver ?? '<driver>')}`
         : 'reserve the controller for vfio-pci at boot (options vfio-pci ids=..., softdep <driver> pre: vfio-pci)';
       const where = `${assigned.pciAddress}${pciDevice?.deviceName ? ` (${pciDevice.deviceName})` : ''}, assigned to ${vmLabel(vm)} as ${assigned.slot}`;
       if (used.length > 0) {
