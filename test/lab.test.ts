@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { rulesFile, waitFor } from './helpers/alerting.js';
 import { seriesLines } from './helpers/fixtures.js';
-import { expectDevicesAsLspciShows, label } from './helpers/lspci.js';
+import { expectBootModulesAsLspciShows, expectDevicesAsLspciShows, label } from './helpers/lspci.js';
 import { startPrometheus, type RunningPrometheus } from './helpers/prometheus.js';
 import { labBehindPortAddress, labPartitionBytes, labDiskBytes, labRootPortAddress, labSataAddress, startLab, type Lab } from './lab/lab.js';
 
@@ -273,5 +273,46 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
     expect(exported.sort()).toEqual(groups.sort());
     for (const g of new Set(groups.map(([id]) => id!)))
       expect(value(text, 'vfio_iommu_group_devices', { iommu_group: g })).toBe(groups.filter(([id]) => id === g).length);
+  }, 180_000);
+
+  it('(e) beyond the driver, as the kernel has it: lspci -k\'s modules, reset methods, AER counters; the controller cannot be reset, and ahci would take it at boot from 102', async () => {
+    reportOnFailure();
+    const text = (await waitFor('the exporter inside the lab', 120_000, metricsIfUp))!;
+    expectBootModulesAsLspciShows(text, lab.read('lspci.txt'));
+    expect(value(text, 'vfio_pci_device_boot_module_info', { pci_address: labSataAddress, module: 'ahci' })).toBe(1);
+    expect(value(text, 'vfio_pci_device_boot_vfio_reserved', { pci_address: labSataAddress })).toBe(0);
+
+    const health = lab.read('pci-health.txt').trim().split('\n').map((line) => line.split(' '));
+    const withResetFile = health.filter(([, kind]) => kind === 'reset_method');
+    expect(withResetFile.length, 'a 6.1 kernel has reset_method').toBeGreaterThan(0);
+    const exportedMethods = seriesLines(text, 'vfio_pci_device_reset_method_info').map((line) => `${label(line, 'pci_address')} ${label(line, 'reset_method')}`);
+    expect(exportedMethods.sort()).toEqual(withResetFile.flatMap(([address, , ...methods]) => methods.map((method) => `${address} ${method}`)).sort());
+    for (const [address, , ...methods] of withResetFile) expect(value(text, 'vfio_pci_device_reset_methods', { pci_address: address! }), address).toBe(methods.length);
+    // QEMU's ICH9 AHCI on the root bus has neither FLR, a PM reset nor a bus to reset, and the kernel hides
+    // reset_method from a device without any (drivers/pci/pci.c, pci_dev_reset_method_attr_is_visible): on 6.1 that reads as none.
+    expect(withResetFile.find(([address]) => address === labSataAddress)).toBeUndefined();
+    expect(value(text, 'vfio_pci_device_reset_methods', { pci_address: labSataAddress })).toBe(0);
+    expect(lab.read('check-102.txt')).toContain(`${labSataAddress}, assigned to VM 102 (small) as hostpci0, has no reset method (reset_method)`);
+    // Each aer_dev_* line is an error kind or the TOTAL_ERR_* messages line (drivers/pci/pcie/aer.c, aer_stats_dev_attr).
+    const aerLines = health.filter(([, kind]) => kind?.startsWith('aer_dev_'));
+    expect(aerLines.length, 'the root port reports AER').toBeGreaterThan(0);
+    for (const [address, file, error, count] of aerLines) {
+      const severity = file!.slice('aer_dev_'.length);
+      const exported = error!.startsWith('TOTAL_ERR_')
+        ? value(text, 'vfio_pci_device_aer_error_messages_total', { pci_address: address!, severity })
+        : value(text, 'vfio_pci_device_aer_errors_total', { pci_address: address!, severity, error: error! });
+      expect(exported, `${address} ${file} ${error}`).toBe(Number(count));
+    }
+    figures['devices with AER counters'] = String(new Set(aerLines.map(([address]) => address)).size);
+
+    // 102 starts on boot, and the chipset's AHCI and the one behind the port have the controller's ids:
+    // check says to bind it by address, and the rule fires.
+    const check102 = lab.read('check-102.txt');
+    const sameIds = /fix: (.+) has the same ids, so vfio-pci ids= would take it too: bind this one by address instead/.exec(check102)?.[1];
+    expect(sameIds?.split(', ').sort(), check102).toEqual(['0000:00:1f.2', labBehindPortAddress]);
+    expect(check102).toContain(`KERNEL=="${labSataAddress}", ATTR{driver_override}="vfio-pci"`);
+    await waitFor('VfioPassthroughDeviceNotReservedAtBoot firing for 102, VfioPassthroughDeviceNoReset for 101 and 102', 120_000, async () =>
+      (await firingFor('VfioPassthroughDeviceNotReservedAtBoot')).join() === '102' && (await firingFor('VfioPassthroughDeviceNoReset')).join() === '101,102' ? true : undefined,
+    );
   }, 180_000);
 });

@@ -10,6 +10,8 @@ interface LspciDevice {
   deviceId: string;
   revision: string;
   driver: string;
+  /** "Kernel modules:": the modules whose aliases match the device's modalias. */
+  modules: string[];
 }
 
 /** `lspci -Dnnk`: one header line per device, then tab-indented details. */
@@ -27,11 +29,14 @@ function parseLspci(text: string): LspciDevice[] {
         deviceId: header[6]!,
         revision: header[7] ?? '00',
         driver: 'none',
+        modules: [],
       });
       continue;
     }
     const driver = /^\tKernel driver in use: (\S+)/.exec(line);
     if (driver && devices.length > 0) devices[devices.length - 1]!.driver = driver[1]!;
+    const modules = /^\tKernel modules: (.+)$/.exec(line);
+    if (modules && devices.length > 0) devices[devices.length - 1]!.modules = modules[1]!.split(', ');
   }
   return devices;
 }
@@ -59,4 +64,12 @@ export function expectDevicesAsLspciShows(metrics: string, lspciText: string): v
     // lspci prints "<vendor> <device>" from the same pci.ids when it knows the device.
     if (label(line, 'device_name')) expect(device.vendorDevice).toBe(`${label(line, 'vendor_name')} ${label(line, 'device_name')}`);
   }
+}
+
+/** The exporter's boot modules of every device are lspci -k's "Kernel modules" (libkmod's lookup of the modalias). */
+export function expectBootModulesAsLspciShows(metrics: string, lspciText: string): void {
+  const lspci = parseLspci(lspciText);
+  expect(lspci.some((device) => device.modules.length > 0), 'lspci names no kernel modules').toBe(true);
+  const exported = seriesLines(metrics, 'vfio_pci_device_boot_module_info').map((line) => `${label(line, 'pci_address')} ${label(line, 'module')}`);
+  expect(exported.sort()).toEqual(lspci.flatMap((device) => device.modules.map((module) => `${device.address} ${module}`)).sort());
 }

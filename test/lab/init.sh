@@ -64,13 +64,15 @@ name: nas
 onboot: 0
 ostype: l26
 CONF
-# 102: small, ballooning off, the same controller.
+# 102: small, ballooning off, the same controller, started on boot: nothing reserves the controller for
+# vfio-pci at boot, so ahci takes it first, as on the seed host.
 cat >"$pve/etc/pve/qemu-server/102.conf" <<CONF
 balloon: 0
 cores: 1
 hostpci0: $SATA
 memory: 512
 name: small
+onboot: 1
 ostype: l26
 CONF
 
@@ -142,6 +144,14 @@ disk_behind "$SATA" >/dev/null && fail "/dev/$disk still there with $SATA on vfi
 phase disk-released
 
 in_host lspci -Dnnk >/out/lspci.txt 2>&1
+# The kernel's reset methods (a line when the file exists, empty when the device has none) and AER counters.
+for device in /sys/bus/pci/devices/*; do
+  address=${device##*/}
+  [ ! -e "$device/reset_method" ] || echo "$address reset_method $(cat "$device/reset_method")"
+  for file in "$device"/aer_dev_correctable "$device"/aer_dev_nonfatal "$device"/aer_dev_fatal; do
+    [ ! -e "$file" ] || sed "s|^|$address ${file##*/} |" "$file"
+  done
+done >/out/pci-health.txt
 for link in /sys/kernel/iommu_groups/*/devices/*; do
   g=${link#/sys/kernel/iommu_groups/}
   echo "${g%%/*} ${link##*/}"
