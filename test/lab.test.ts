@@ -114,6 +114,9 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
     expect(lab.read('check-disk.rc').trim(), check).toBe('1');
     expect(check).toMatch(/^VM 102: REFUSE$/m);
     expect(check).toContain(`  00:03.0 on ahci, assigned to VM 101, 102:\n      ${disk} 0.0 GiB QEMU HARDDISK: in use (its partitions)\n        ${partition} 0.0 GiB: in use: mount /mnt/nas\n`);
+    // The chipset's AHCI has the controller's ids: vfio-pci ids= would take the host's own controller too.
+    expect(check).toContain(`KERNEL=="${labSataAddress}", ATTR{driver_override}="vfio-pci"`);
+    expect(check).not.toContain('options vfio-pci ids=');
 
     await waitFor('VfioPassthroughDiskHeldByHost and VfioPassthroughControllerDisksOnHost firing for 101 and 102', 120_000, async () =>
       (await firingFor('VfioPassthroughDiskHeldByHost')).length === 2 && (await firingFor('VfioPassthroughControllerDisksOnHost')).length === 2 ? true : undefined,

@@ -125,11 +125,17 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
 
 const vendorDevice = (device: PciDevice): string => `${device.vendorId.slice(2)}:${device.deviceId.slice(2)}`;
 
-/** The modprobe.d lines that make vfio-pci claim a device at boot, before `driver`, and the commands that apply them. */
-const reserveAtBootCommands = (device: PciDevice, driver: string): string =>
-  `echo "options vfio-pci ids=${vendorDevice(device)}" >> /etc/modprobe.d/vfio.conf; echo "softdep ${driver} pre: vfio-pci" >> /etc/modprobe.d/vfio.conf; update-initramfs -u -k all; reboot`;
+/**
+ * The commands that make vfio-pci claim `device` at boot, before `driver`: from what boot_binding read when it
+ * knows the device (ids already set, other devices with the same ids, initramfs), else from its vendor:device.
+ */
+function reserveAtBootCommands(device: PciDevice, driver: string, boot: BootBindingFacts | undefined): string {
+  const bootDevice = boot?.devices.find((each) => each.address === device.address);
+  if (boot && bootDevice) return bootReservationFix(bootDevice, boot, [driver]);
+  return [...modprobeCommands([`options vfio-pci ids=${vendorDevice(device)}`, `softdep ${driver} pre: vfio-pci`]), 'update-initramfs -u -k all; reboot'].join('; ');
+}
 
-function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | undefined): Problem[] {
+function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | undefined, boot: BootBindingFacts | undefined): Problem[] {
   const problems: Problem[] = [];
   const devices = new Map(pci.devices.map((device) => [device.address, device]));
   for (const vm of vms) {
@@ -153,7 +159,7 @@ function deviceProblems(vms: readonly Vm[], pci: PciFacts, iommu: IommuFacts | u
         severity: 'warning',
         vmid: vm.vmid,
         summary: `${assigned.pciAddress} (${device.deviceName || vendorDevice(device)}), assigned to ${vmLabel(vm)} as ${assigned.slot}, is bound to the host driver ${device.driver}: the host can use it (and the disks or links behind it) before the VM gets it.`,
-        fix: `Have vfio-pci claim it at boot: ${reserveAtBootCommands(device, device.driver)}. Or now, for this device only: echo vfio-pci > /sys/bus/pci/devices/${assigned.pciAddress}/driver_override; echo ${assigned.pciAddress} > /sys/bus/pci/devices/${assigned.pciAddress}/driver/unbind; echo ${assigned.pciAddress} > /sys/bus/pci/drivers_probe`,
+        fix: `Have vfio-pci claim it at boot: ${reserveAtBootCommands(device, device.driver, boot)}. Or now, for this device only: echo vfio-pci > /sys/bus/pci/devices/${assigned.pciAddress}/driver_override; echo ${assigned.pciAddress} > /sys/bus/pci/devices/${assigned.pciAddress}/driver/unbind; echo ${assigned.pciAddress} > /sys/bus/pci/drivers_probe`,
         runbook: runbook('VfioPassthroughDeviceOnHostDriver'),
         blocksStart: true,
       });
@@ -214,7 +220,7 @@ const releaseCommand = ({ kind, name }: BlockUser): string =>
 
 const describeUser = (user: BlockUser): string => `${user.kind} ${user.name}`;
 
-function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | undefined): Problem[] {
+function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | undefined, boot: BootBindingFacts | undefined): Problem[] {
   const problems: Problem[] = [];
   const controllers = new Map(disks.controllers.map((controller) => [controller.address, controller]));
   const pciDevices = new Map((pci?.devices ?? []).map((device) => [device.address, device]));
@@ -226,7 +232,7 @@ function diskProblems(vms: readonly Vm[], disks: DiskFacts, pci: PciFacts | unde
       const used = behind.filter((device) => device.users.length > 0);
       const pciDevice = pciDevices.get(assigned.pciAddress);
       const reserve = pciDevice
-        ? `reserve the controller for vfio-pci at boot: ${reserveAtBootCommands(pciDevice, controller.driver ?? pciDevice.driver ?? '<driver>')}`
+        ? `reserve the controller for vfio-pci at boot: ${reserveAtBootCommands(pciDevice, controller.driver ?? pciDevice.driver ?? '<driver>', boot)}`
         : 'reserve the controller for vfio-pci at boot (options vfio-pci ids=..., softdep <driver> pre: vfio-pci)';
       const where = `${assigned.pciAddress}${pciDevice?.deviceName ? ` (${pciDevice.deviceName})` : ''}, assigned to ${vmLabel(vm)} as ${assigned.slot}`;
       if (used.length > 0) {
@@ -305,8 +311,13 @@ function deviceHealthProblems(vms: readonly Vm[], health: PciHealthFacts): Probl
 
 const hex4 = (value: number): string => value.toString(16).padStart(4, '0');
 
-/** The modprobe.d and initramfs lines that make vfio-pci claim `device` at boot, and the commands that apply them. */
-function bootReservationFix(device: BootBindingDevice, boot: BootBindingFacts): string {
+const modprobeCommands = (lines: readonly string[]): string[] => lines.map((line) => `echo "${line}" >> /etc/modprobe.d/vfio.conf`);
+
+/**
+ * The modprobe.d and initramfs lines that make vfio-pci claim `device` at boot, and the commands that apply
+ * them; `drivers` are host drivers seen holding it, held back too when modules.alias is missing.
+ */
+function bootReservationFix(device: BootBindingDevice, boot: BootBindingFacts, drivers: readonly string[] = []): string {
   const { vendor, device: deviceId, subvendor, subdevice } = device.ids;
   const sameIds = boot.devices.filter((other) => other.address !== device.address && other.ids.vendor === vendor && other.ids.device === deviceId);
   const sameSubsystem = sameIds.filter((other) => other.ids.subvendor === subvendor && other.ids.subdevice === subdevice);
@@ -319,8 +330,9 @@ function bootReservationFix(device: BootBindingDevice, boot: BootBindingFacts): 
     // The subsystem ids tell this device from another with the same vendor:device.
     lines.push(`options vfio-pci ids=${hex4(vendor)}:${hex4(deviceId)}${sameIds.length > 0 ? `:${hex4(subvendor)}:${hex4(subdevice)}` : ''}`);
   }
-  for (const module of (device.modules ?? []).filter((name) => isHostModule(name) && !device.heldBack.includes(name))) lines.push(`softdep ${module} pre: vfio-pci`);
-  const steps = [`add to /etc/modprobe.d/vfio.conf: ${lines.map((line) => `"${line}"`).join(', ')}`];
+  const claimers = [...new Set([...(device.modules ?? []), ...drivers])];
+  for (const module of claimers.filter((name) => isHostModule(name) && !device.heldBack.includes(name))) lines.push(`softdep ${module} pre: vfio-pci`);
+  const steps = modprobeCommands(lines);
   if (boot.vfioInInitramfs === false) steps.push('add "vfio_pci" (after "vfio" and "vfio_iommu_type1") to /etc/initramfs-tools/modules');
   steps.push('update-initramfs -u -k all; reboot');
   return steps.join('; ');
@@ -394,8 +406,8 @@ export function findProblems({ snapshot, reserveBytes }: ProblemInputs): Problem
   const vms = vm?.vms ?? [];
   return [
     ...(memory ? memoryProblems(vms, memory, reserveBytes) : []),
-    ...(pci ? deviceProblems(vms, pci, iommu) : []),
-    ...(disks ? diskProblems(vms, disks, pci) : []),
+    ...(pci ? deviceProblems(vms, pci, iommu, boot_binding) : []),
+    ...(disks ? diskProblems(vms, disks, pci, boot_binding) : []),
     ...(pci_health ? deviceHealthProblems(vms, pci_health) : []),
     ...(boot_binding ? bootBindingProblems(vms, boot_binding) : []),
     ...oomProblems(snapshot, vms),
