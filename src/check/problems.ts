@@ -7,7 +7,7 @@ import { isHostModule, type BootBindingDevice, type BootBindingFacts } from '../
 import type { Snapshot } from '../collectors/types.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 import { hugepageLabelBytes, hugepageSizeLabel } from '../parse/hugepages.js';
-import { gib, passthroughRisk, pinnedCommitment, startHeadroom } from './headroom.js';
+import { gib, passthroughRisk, pinnedCommitment, startHeadroom, type StartHeadroom } from './headroom.js';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -68,6 +68,15 @@ function hugepagePoolWords(size: string, memory: HostMemoryFacts): { pageBytes: 
   };
 }
 
+/** Grow the pool by the pages it lacks; or, for a VM on this pool alone, take only whole pages of what it has free. */
+function hugepageFix(vm: Vm, headroom: StartHeadroom, pool: { pageBytes: number; grow: (pages: number) => string }): string {
+  const pagesShort = Math.ceil(-headroom.headroomBytes / pool.pageBytes);
+  const alsoProxmox = vm.source === 'proxmox' ? ' qemu-server tries to add them itself at start, and the start fails when the kernel cannot find them.' : '';
+  const fitsMiB = mib(Math.floor(Math.max(0, headroom.availableBytes) / pool.pageBytes) * pool.pageBytes);
+  const lower = vm.hugepageDemand?.length === 1 && fitsMiB > 0 ? ` Or lower the VM's memory to ${fitsMiB} MiB: ${configCommand(vm, { memoryMiB: fitsMiB })}` : '';
+  return `Grow the ${headroom.size} pool by ${pagesShort} pages: ${pool.grow(pagesShort)}.${alsoProxmox}${lower}`;
+}
+
 function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): Problem[] {
   const problems: Problem[] = [];
   for (const vm of vms.filter(hasPassthrough)) {
@@ -78,16 +87,15 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
       if (headroom && headroom.headroomBytes < 0) {
         const fitsMiB = memoryThatFitsMiB(headroom.availableBytes);
         const hugepages = headroom.size !== undefined ? hugepagePoolWords(headroom.size, memory) : undefined;
-        const pool = hugepages ? `free ${headroom.size} hugepages` : 'MemAvailable + reclaimable ZFS ARC − reserve';
         problems.push({
           alert: 'VfioPassthroughVMStartWouldOOM',
           severity: vm.startOnBoot ? 'critical' : 'warning',
           vmid: vm.vmid,
           summary: hugepages
             ? `${vmLabel(vm)} needs ${gib(headroom.requiredBytes)} of ${headroom.size} hugepages but the pool has ${gib(headroom.availableBytes)} free: QEMU cannot map its memory and the start fails (no OOM kill), short by ${gib(-headroom.headroomBytes)}.`
-            : `${vmLabel(vm)} needs ${gib(headroom.requiredBytes)} pinned but the host can give ${gib(headroom.availableBytes)} (${pool}): starting it now triggers the OOM killer, short by ${gib(-headroom.headroomBytes)}.`,
+            : `${vmLabel(vm)} needs ${gib(headroom.requiredBytes)} pinned but the host can give ${gib(headroom.availableBytes)} (MemAvailable + reclaimable ZFS ARC − reserve): starting it now triggers the OOM killer, short by ${gib(-headroom.headroomBytes)}.`,
           fix: hugepages
-            ? `Grow the ${headroom.size} pool by ${Math.ceil(-headroom.headroomBytes / hugepages.pageBytes)} pages: ${hugepages.grow(Math.ceil(-headroom.headroomBytes / hugepages.pageBytes))}${vm.source === 'proxmox' ? ' (qemu-server tries that itself at start, and fails when the kernel cannot find the pages)' : ''}; or lower the VM's memory to ${fitsMiB} MiB: ${configCommand(vm, { memoryMiB: fitsMiB })}`
+            ? hugepageFix(vm, headroom, hugepages)
             : fitsMiB === 0
               ? `The host has no memory to give this VM now: free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max)${balloonBelowMemory ? `, and turn ballooning off: ${configCommand(vm, { balloonOff: true })}` : ''}.`
               : `Lower the VM's memory to what fits (${fitsMiB} MiB)${balloonBelowMemory ? ' and turn ballooning off' : ''}: ${configCommand(vm, { memoryMiB: fitsMiB, balloonOff: balloonBelowMemory })}; or free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max).`,
@@ -131,7 +139,10 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
       severity: 'warning',
       vmid: undefined,
       summary: `Passthrough VMs that run or start on boot (${vmids.join(', ')}) pin ${gib(committedBytes)} of ${pool === 'hugepages' ? `${size} hugepages` : pool}, more than the ${gib(capacityBytes)} the host can hold (${capacity}): after a reboot not all of them will start.`,
-      fix: 'Lower the memory of some passthrough VMs (qm set <vmid> --memory <MiB>), take one off start-on-boot (qm set <vmid> --onboot 0), or lower the ZFS ARC floor (zfs_arc_min).',
+      fix:
+        pool === 'hugepages'
+          ? `Grow the ${size} pool to hold them (hugepagesz=${size} hugepages=<pages> on the kernel command line), lower the memory of some of them (qm set <vmid> --memory <MiB>), or take one off start-on-boot (qm set <vmid> --onboot 0).`
+          : 'Lower the memory of some passthrough VMs (qm set <vmid> --memory <MiB>), take one off start-on-boot (qm set <vmid> --onboot 0), or lower the ZFS ARC floor (zfs_arc_min).',
       runbook: runbook('VfioPassthroughMemoryOvercommitted'),
       blocksStart: false,
     });
