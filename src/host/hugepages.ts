@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { listDir, readText } from './fs.js';
+import { listDir, readOptionalText, readText } from './fs.js';
 import { procPath, sysPath, type HostPaths } from './paths.js';
-import { hugepageDirSizeBytes, parseHugepageCount, type HostHugepageSizes } from '../parse/hugepages.js';
-import { parseMeminfo } from '../parse/meminfo.js';
+import { defaultHugepageBytes, hugepageDirSizeBytes, parseHugepageCount, type HostHugepageSizes } from '../parse/hugepages.js';
 
 /** One NUMA node's share of a pool: `/sys/devices/system/node/node<K>/hugepages/hugepages-<N>kB/`. */
 export interface HugepageNodePool {
@@ -70,8 +69,12 @@ export async function readHugepagePools(paths: HostPaths): Promise<HugepagePool[
   return pools.sort((a, b) => a.pageBytes - b.pageBytes);
 }
 
-/** What a VM's hugepage setting resolves against: the pools the kernel has and its default page size. */
+/**
+ * What a VM's hugepage setting resolves against: the pools the kernel has and its default page size, from the
+ * kernel command line rather than /proc/meminfo, which the memory collector reads: a hung meminfo read must not
+ * take the vm collector with it.
+ */
 export async function readHostHugepageSizes(paths: HostPaths): Promise<HostHugepageSizes> {
-  const meminfo = parseMeminfo(await readText(procPath(paths, 'meminfo')));
-  return { sizesBytes: await listHugepageSizes(paths), defaultBytes: meminfo.get('Hugepagesize') };
+  const cmdline = await readOptionalText(procPath(paths, 'cmdline'));
+  return { sizesBytes: await listHugepageSizes(paths), defaultBytes: defaultHugepageBytes(cmdline ?? '') };
 }

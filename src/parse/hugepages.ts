@@ -36,6 +36,17 @@ export function parseHugepageCount(text: string, file: string): number {
   return Number(trimmed);
 }
 
+/**
+ * The default hugepage size (Hugepagesize, hugetlbfs mounts without pagesize=): `default_hugepagesz=` on the kernel
+ * command line (mm/hugetlb.c `default_hugepagesz_setup`, memparse suffixes), else the architecture's HPAGE_SIZE,
+ * 2 MiB on x86-64. `hugepagesz=1G hugepages=8` adds a pool and leaves the default alone.
+ */
+export function defaultHugepageBytes(cmdline: string): number {
+  // The first one counts: the kernel ignores any later default_hugepagesz=.
+  const match = /(?:^|\s)default_hugepagesz=(\d+)([KMG]?)(?=\s|$)/i.exec(cmdline);
+  return match ? Number(match[1]) * { '': 1, K: KiB, M: MiB, G: GiB }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'] : 2 * MiB;
+}
+
 /** The page size one guest NUMA node's RAM is backed by: bytes, the host's default size, or Proxmox `any`. */
 export type GuestPageSize = number | 'default' | 'any';
 
@@ -47,8 +58,8 @@ export interface HugepageGuestNode {
 export interface HostHugepageSizes {
   /** Sizes the kernel has a pool for (a `hugepages-<N>kB` directory), bytes. */
   sizesBytes: readonly number[];
-  /** `Hugepagesize` from /proc/meminfo; undefined on kernels without hugetlbfs. */
-  defaultBytes: number | undefined;
+  /** The default page size (defaultHugepageBytes), what libvirt's `<hugepages/>` without `<page>` gets. */
+  defaultBytes: number;
 }
 
 /** Guest RAM a VM takes from the pool of one page size, bytes. */
@@ -70,8 +81,8 @@ function resolveAny(memoryBytes: number, host: HostHugepageSizes): number | unde
 
 /**
  * What each pool gives the VM at start, largest page first. A size the host has no pool for stays in the
- * demand (the start fails for want of pages). Undefined when the size cannot be told: `any` or `default` on a
- * host without the pools they resolve to (qemu-server and libvirt refuse the start then).
+ * demand (the start fails for want of pages). Undefined when the size cannot be told: `any` on a host without
+ * the pools it resolves to (qemu-server refuses the start then).
  */
 export function hugepageDemand(nodes: readonly HugepageGuestNode[], host: HostHugepageSizes): HugepageDemand[] | undefined {
   const bySize = new Map<number, number>();

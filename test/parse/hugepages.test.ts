@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hugepageDemand, hugepageDirSizeBytes, hugepageLabelBytes, hugepageSizeLabel, parseHugepageCount } from '../../src/parse/hugepages.js';
+import { defaultHugepageBytes, hugepageDemand, hugepageDirSizeBytes, hugepageLabelBytes, hugepageSizeLabel, parseHugepageCount } from '../../src/parse/hugepages.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -15,6 +15,12 @@ describe('hugepage pools', () => {
     expect(hugepageDirSizeBytes('hugepages-1048576kB')).toBe(GiB);
     expect(hugepageDirSizeBytes('hugepages-2048kB')).toBe(2 * MiB);
     expect(hugepageDirSizeBytes('hugepages-2048')).toBeUndefined();
+  });
+
+  it('takes the default size from the first default_hugepagesz=, else 2 MiB; hugepagesz= alone changes nothing', () => {
+    expect(defaultHugepageBytes('BOOT_IMAGE=/boot/vmlinuz ro quiet hugepagesz=1G hugepages=8')).toBe(2 * MiB);
+    expect(defaultHugepageBytes('ro default_hugepagesz=1G hugepagesz=1G hugepages=16 default_hugepagesz=2M')).toBe(GiB);
+    expect(defaultHugepageBytes('ro xdefault_hugepagesz=1G')).toBe(2 * MiB);
   });
 
   it('reads a page count, and names the file when it is not one', () => {
@@ -37,9 +43,8 @@ describe('which pool a VM draws on', () => {
     expect(hugepageDemand(nodes, { sizesBytes: [2 * MiB], defaultBytes: 2 * MiB })).toEqual([{ size: '2M', pageBytes: 2 * MiB, bytes: 11 * GiB + 512 * MiB }]);
   });
 
-  it('leaves the pool unknown when any or default resolve to nothing, and keeps an explicit size the host lacks', () => {
+  it('leaves the pool unknown when any resolves to nothing, and keeps a size the host lacks', () => {
     expect(hugepageDemand([{ memoryBytes: 3 * GiB + 512 * MiB, page: 'any' }], { sizesBytes: [GiB], defaultBytes: GiB })).toBeUndefined();
-    expect(hugepageDemand([{ memoryBytes: GiB, page: 'default' }], { sizesBytes: [], defaultBytes: undefined })).toBeUndefined();
     expect(hugepageDemand([{ memoryBytes: GiB, page: 'default' }], { sizesBytes: [GiB], defaultBytes: GiB })).toEqual([{ size: '1G', pageBytes: GiB, bytes: GiB }]);
     // The start fails for want of a 1 GiB pool: the demand stands, the pool is empty.
     expect(hugepageDemand([{ memoryBytes: 4 * GiB, page: GiB }], { sizesBytes: [2 * MiB], defaultBytes: 2 * MiB })).toEqual([{ size: '1G', pageBytes: GiB, bytes: 4 * GiB }]);
