@@ -20,6 +20,7 @@ const seedMemory: HostMemoryFacts = {
   hugepagesTotal: 0,
   hugepagesFree: 0,
   hugepageSizeBytes: 2 * 1024 ** 2,
+  hugepagePools: [],
   zfsArc: { sizeBytes: 6 * GiB, minBytes: 1019295744, maxBytes: 16 * GiB },
   pressure: undefined,
   recent: [],
@@ -52,33 +53,48 @@ describe('start headroom', () => {
     expect(headroom.headroomBytes / GiB).toBeCloseTo(-2.95, 2);
     expect(startHeadroom(vm({ memoryConfiguredBytes: 12 * GiB }), seedMemory, GiB)!.headroomBytes / GiB).toBeCloseTo(1.05, 2);
   });
-  it('judges a hugepage VM against the free pool, without the reserve', () => {
-    const memory = { ...seedMemory, hugepagesTotal: 4096, hugepagesFree: 2048 };
-    expect(startHeadroom(vm({ hugepages: '2', memoryConfiguredBytes: 4 * GiB }), memory, GiB)).toEqual({
+  /** Pools of 2 MiB and 1 GiB pages, free and reserved pages as given. */
+  const pools = (twoMiB: [number, number, number], oneGiB: [number, number, number]): HostMemoryFacts['hugepagePools'] =>
+    ([[2 * MiB, twoMiB], [GiB, oneGiB]] as const).map(([pageBytes, [pages, freePages, reservedPages]]) => ({ pageBytes, pages, freePages, reservedPages, surplusPages: 0, nodes: [] }));
+  const demand = (...sizes: [string, number, number][]): Vm['hugepageDemand'] => sizes.map(([size, pageBytes, bytes]) => ({ size, pageBytes, bytes }));
+  it('judges a hugepage VM against the free, unreserved pages of its own pool, without the reserve', () => {
+    const memory = { ...seedMemory, hugepagePools: pools([4096, 2048, 0], [8, 8, 2]) };
+    expect(startHeadroom(vm({ hugepages: '2M', hugepageDemand: demand(['2M', 2 * MiB, 4 * GiB]), memoryConfiguredBytes: 4 * GiB }), memory, GiB)).toEqual({
       pool: 'hugepages',
+      size: '2M',
       availableBytes: 4 * GiB,
       requiredBytes: 4 * GiB,
       headroomBytes: 0,
     });
+    // The default-size pool has room; the 1G pool has 6 pages not promised to a mapping: 2 short.
+    expect(startHeadroom(vm({ hugepages: '1G', hugepageDemand: demand(['1G', GiB, 8 * GiB]), memoryConfiguredBytes: 8 * GiB }), memory, GiB)!.headroomBytes).toBe(-2 * GiB);
+  });
+  it('judges a VM on mixed page sizes by its tightest pool, and one whose pool is unknown not at all', () => {
+    const memory = { ...seedMemory, hugepagePools: pools([4096, 4096, 0], [2, 1, 0]) };
+    const mixed = vm({ hugepages: '1G+2M', hugepageDemand: demand(['1G', GiB, 2 * GiB], ['2M', 2 * MiB, 2 * GiB]), memoryConfiguredBytes: 4 * GiB });
+    expect(startHeadroom(mixed, memory, GiB)).toMatchObject({ size: '1G', headroomBytes: -GiB });
+    expect(startHeadroom(vm({ hugepages: 'any', hugepageDemand: undefined }), memory, GiB)).toBeUndefined();
   });
   it('treats a host without ZFS as having no reclaimable ARC', () => {
     expect(startHeadroom(vm({}), { ...seedMemory, zfsArc: undefined }, GiB)!.availableBytes).toBe(8 * GiB);
   });
-  it('commits running and on-boot passthrough VMs against MemTotal less reserve, ARC floor and hugepage pool', () => {
-    const memory = { ...seedMemory, hugepagesTotal: 1024, hugepagesFree: 1024 };
-    const [ordinary, hugepages] = pinnedCommitment(
+  it('commits running and on-boot passthrough VMs against MemTotal less reserve, ARC floor and every hugepage pool, each pool alone', () => {
+    const memory = { ...seedMemory, hugepagePools: pools([1024, 1024, 0], [0, 0, 0]) };
+    const [ordinary, twoMiB, oneGiB] = pinnedCommitment(
       [
         vm({}),
         vm({ vmid: '102', running: true, startOnBoot: false, memoryConfiguredBytes: 8 * GiB }),
         vm({ vmid: '103', startOnBoot: false }),
         vm({ vmid: '104', devices: [] }),
-        vm({ vmid: '105', hugepages: '2', memoryConfiguredBytes: 2 * GiB }),
+        vm({ vmid: '105', hugepages: '2M', hugepageDemand: demand(['2M', 2 * MiB, 2 * GiB]), memoryConfiguredBytes: 2 * GiB }),
+        vm({ vmid: '106', hugepages: '1G', hugepageDemand: demand(['1G', GiB, 4 * GiB]), memoryConfiguredBytes: 4 * GiB }),
       ],
       memory,
       GiB,
     );
-    expect(ordinary).toEqual({ pool: 'memory', committedBytes: 24 * GiB, capacityBytes: 32617444 * 1024 - GiB - 1019295744 - 2 * GiB, vmids: ['101', '102'] });
-    expect(hugepages).toEqual({ pool: 'hugepages', committedBytes: 2 * GiB, capacityBytes: 2 * GiB, vmids: ['105'] });
+    expect(ordinary).toEqual({ pool: 'memory', size: undefined, committedBytes: 24 * GiB, capacityBytes: 32617444 * 1024 - GiB - 1019295744 - 2 * GiB, vmids: ['101', '102'] });
+    expect(twoMiB).toEqual({ pool: 'hugepages', size: '2M', committedBytes: 2 * GiB, capacityBytes: 2 * GiB, vmids: ['105'] });
+    expect(oneGiB).toEqual({ pool: 'hugepages', size: '1G', committedBytes: 4 * GiB, capacityBytes: 0, vmids: ['106'] });
   });
   it('judges the next start by a pending memory change', () => {
     expect(startHeadroom(vm({ pending: { memoryConfiguredBytes: 12 * GiB, balloonMinBytes: undefined } }), seedMemory, GiB)!.requiredBytes).toBe(12 * GiB);

@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -11,10 +11,15 @@ const scrape = async (flags: string[]) => {
   return { text: (await request(app).get('/metrics').expect(200)).text, errors: lines.filter((line) => line.startsWith('error')) };
 };
 
+/** Each line is in the exposition, whole. */
+const expectLines = (text: string, lines: string[]): void => {
+  for (const line of lines) expect(text).toContain(line + '\n');
+};
+
 describe('memory collector', () => {
   it('reports the seed host memory, ARC and PSI in bytes and seconds', async () => {
     const { text } = await scrape(fixtureFlags('suprox'));
-    for (const line of [
+    expectLines(text, [
       'vfio_host_memory_total_bytes 33400262656',
       'vfio_host_memory_available_bytes 9663676416',
       'vfio_host_memory_free_bytes 3909173248',
@@ -29,8 +34,7 @@ describe('memory collector', () => {
       'vfio_host_memory_pressure_stalled_seconds_total{kind="some"} 48.211967',
       'vfio_host_memory_pressure_stalled_seconds_total{kind="full"} 21.87741',
       'vfio_collector_success{collector="memory"} 1',
-    ])
-      expect(text).toContain(line + '\n');
+    ]);
   });
 
   it('a host without ZFS or PSI has no ARC or pressure series and still succeeds', async () => {
@@ -61,5 +65,41 @@ describe('memory collector', () => {
     expect(text).toContain('vfio_collector_success{collector="memory"} 0');
     expect(text).toContain('vfio_host_memory_available_bytes 9663676416\n');
     expect(errors).toEqual([expect.stringMatching(/pressure\/memory: pressure: no \\"some/)]);
+  });
+
+  it('reports every hugepage pool from sysfs: the 1 GiB pool of a host whose default size is 2 MiB, per NUMA node too', async () => {
+    const { text } = await scrape(fixtureFlags('pve-cluster'));
+    expectLines(text, [
+      'vfio_host_hugepage_size_bytes 2097152',
+      'vfio_host_hugepages 0',
+      'vfio_host_hugepage_page_size_bytes{size="1G"} 1073741824',
+      'vfio_host_hugepage_pool_pages{size="1G"} 8',
+      'vfio_host_hugepage_pool_free_pages{size="1G"} 8',
+      'vfio_host_hugepage_pool_pages{size="2M"} 0',
+      'vfio_host_numa_hugepage_pool_free_pages{node="0",size="1G"} 8',
+    ]);
+  });
+
+  it('a node without memory has no pools and is left out; a kernel without hugetlbfs has none at all', async () => {
+    const { root, flags } = copyHost('pve-cluster');
+    mkdirSync(path.join(root, 'sys/devices/system/node/node1'));
+    writeFileSync(path.join(root, 'sys/devices/system/node/node1/cpulist'), '8-15\n');
+    const { text, errors } = await scrape(flags);
+    expect(seriesLines(text, 'vfio_host_numa_hugepage_pool_pages')).toEqual(['vfio_host_numa_hugepage_pool_pages{node="0",size="2M"} 0', 'vfio_host_numa_hugepage_pool_pages{node="0",size="1G"} 8']);
+    expect(errors).toEqual([]);
+    rmSync(path.join(root, 'sys/kernel/mm/hugepages'), { recursive: true });
+    rmSync(path.join(root, 'sys/devices/system/node/node0/hugepages'), { recursive: true });
+    const without = await scrape(flags);
+    expect(seriesLines(without.text, 'vfio_host_hugepage_pool_pages')).toEqual([]);
+    expect(without.text).toContain('vfio_collector_success{collector="memory"} 1');
+  });
+
+  it('a pool count that is not a number fails the collector alone, naming the file', async () => {
+    const { root, flags } = copyHost('pve-cluster');
+    writeFileSync(path.join(root, 'sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages'), 'eight\n');
+    const { text, errors } = await scrape(flags);
+    expect(text).toContain('vfio_collector_success{collector="memory"} 0');
+    expect(seriesLines(text, 'vfio_host_hugepage_pool_pages')).toEqual([]);
+    expect(errors).toEqual([expect.stringMatching(/hugepages-1048576kB\/free_hugepages: not a page count: \\"eight\\"/)]);
   });
 });

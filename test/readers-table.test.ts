@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { libvirtVm, proxmoxVm, type ConfiguredVm, type ProxmoxContext } from '../src/collectors/vm-configs.js';
+import { hugepageSizeLabel } from '../src/parse/hugepages.js';
 import { parseLibvirtDomain, parseLibvirtStatus } from '../src/parse/libvirt-domain.js';
 import { parsePciMappingConfig } from '../src/parse/pve-pci-mapping.js';
 import { isPciAddress } from '../src/parse/sysfs.js';
@@ -25,18 +26,21 @@ interface Row {
   memoryBytes: number | null;
   balloon: string;
   hugepages: string | null;
+  /** Guest RAM per guest NUMA node on hugepages, with its page size (`any`, `default` resolve at start). */
+  hugepageNodes: string[] | null;
   template: boolean;
   startOnBoot: boolean;
   devices: string[];
   problems: string[];
 }
 
-const row = (vm: ConfiguredVm['vm'], problems: string[]): Row => ({
+const row = (vm: ConfiguredVm['vm'], hugepageNodes: ConfiguredVm['hugepageNodes'], problems: string[]): Row => ({
   vmid: vm.vmid,
   name: vm.name,
   memoryBytes: vm.memoryConfiguredBytes ?? null,
   balloon: vm.balloonEnabled ? `on, floor ${vm.balloonMinBytes ?? 'unknown'}` : 'off',
   hugepages: vm.hugepages ?? null,
+  hugepageNodes: hugepageNodes?.map(({ memoryBytes, page }) => `${memoryBytes} on ${typeof page === 'number' ? hugepageSizeLabel(page) : page}`) ?? null,
   template: vm.template,
   startOnBoot: vm.startOnBoot,
   devices: vm.devices.map(({ slot, pciAddress }) => `${slot} ${pciAddress}`),
@@ -47,8 +51,8 @@ const listFiles = (dir: string, suffix: string): string[] => (existsSync(dir) ? 
 
 function proxmoxRows(configDir: string, context: ProxmoxContext): [string, Row][] {
   return listFiles(configDir, '.conf').map((file) => {
-    const { vm, problems } = proxmoxVm(file.replace(/\.conf$/, ''), readFileSync(path.join(configDir, file), 'utf8'), context);
-    return [path.relative(fixturesDir, path.join(configDir, file)), row(vm, problems.map(({ line, message }) => `${line}: ${message}`))];
+    const { vm, hugepageNodes, problems } = proxmoxVm(file.replace(/\.conf$/, ''), readFileSync(path.join(configDir, file), 'utf8'), context);
+    return [path.relative(fixturesDir, path.join(configDir, file)), row(vm, hugepageNodes, problems.map(({ line, message }) => `${line}: ${message}`))];
   });
 }
 
@@ -60,7 +64,7 @@ function libvirtRows(dir: string): [string, Row][] {
   return listFiles(dir, '.xml').map((file) => {
     const xml = readFileSync(path.join(dir, file), 'utf8');
     const domain = xml.includes('<domstatus') ? parseLibvirtStatus(xml).domain : parseLibvirtDomain(xml);
-    return [path.relative(fixturesDir, path.join(dir, file)), row(libvirtVm(domain, false), [])];
+    return [path.relative(fixturesDir, path.join(dir, file)), row(libvirtVm(domain, false), domain.hugepageNodes, [])];
   });
 }
 

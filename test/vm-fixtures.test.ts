@@ -137,6 +137,7 @@ describe('vm collector on a Proxmox cluster node (pve-cluster, node pve1)', asyn
       'vfio_vm_pci_device_info{vmid="102",pci_address="0000:01:00.0",slot="hostpci0"} 1',
       'vfio_vm_pci_device_info{vmid="102",pci_address="0000:01:00.1",slot="hostpci0"} 1',
       'vfio_vm_pci_device_info{vmid="105",pci_address="0000:02:00.0",slot="hostpci0"} 1',
+      'vfio_vm_pci_device_info{vmid="106",pci_address="0000:04:10.0",slot="hostpci0"} 1',
       'vfio_vm_pci_device_info{vmid="9000",pci_address="0000:01:00.0",slot="hostpci0"} 1',
       'vfio_vm_pci_device_info{vmid="9000",pci_address="0000:01:00.1",slot="hostpci0"} 1',
     ]);
@@ -158,6 +159,7 @@ describe('vm collector on a Proxmox cluster node (pve-cluster, node pve1)', asyn
     expect(text).toContain(`vfio_vm_memory_configured_bytes{vmid="105"} ${4 * GiB}`);
     expect(text).toContain(`vfio_vm_memory_balloon_min_bytes{vmid="105"} ${2 * GiB}`);
     expect(text).toContain('vfio_vm_hugepages_info{vmid="106",size="1G"} 1');
+    expect(seriesLines(text, 'vfio_vm_hugepages_bytes')).toEqual([`vfio_vm_hugepages_bytes{vmid="106",size="1G"} ${16 * GiB}`]);
     expect(text).toContain('vfio_vm_running{vmid="102"} 1');
     expect(logs.filter((line) => line.startsWith('warn') && !line.includes('QMP'))).toEqual([]);
   });

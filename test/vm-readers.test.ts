@@ -78,4 +78,32 @@ describe('vm collector: what the VM will be', () => {
     expect(text).toContain('vfio_vm_passthrough_devices{vmid="vgpu-desktop"} 2');
     expect(seriesLines(text, 'vfio_vm_pci_device_info').filter((line) => line.includes('vgpu-desktop'))).toEqual([]);
   });
+
+  it('hugepages: any resolves per guest node against the host pools, with the next start memory; check judges each pool', async () => {
+    const { root, flags } = copyHost('pve-cluster');
+    // 10 GiB over two sockets is 5 GiB a node, 1 GiB pages; the pending 9 GiB, 4.5 GiB a node, takes 2 MiB pages.
+    addProxmoxVm(root, '120', 'hostpci0: 0000:04:10.0\nhugepages: any\nmemory: 10240\nnuma: 1\nsockets: 2\n[PENDING]\nmemory: 9216\n');
+    addProxmoxVm(root, '121', 'hostpci0: 0000:04:10.0\nhugepages: any\nmemory: 4096\nnuma: 1\n');
+    const { text, snapshot } = await sampleHost(flags);
+    expect(seriesLines(text, 'vfio_vm_hugepages_bytes')).toEqual([
+      `vfio_vm_hugepages_bytes{vmid="106",size="1G"} ${16 * 1024 ** 3}`,
+      `vfio_vm_hugepages_bytes{vmid="120",size="2M"} ${9 * 1024 ** 3}`,
+      `vfio_vm_hugepages_bytes{vmid="121",size="1G"} ${4 * 1024 ** 3}`,
+    ]);
+    const report = buildReport(snapshot, { reserveBytes: 1024 ** 3, vmid: '121' });
+    // The 1G pool has 8 free pages: 121 fits, 106 (16 pages, on boot) does not, and the 2M pool is empty for 120.
+    expect(report.verdict).toMatchObject({ verdict: 'fits', exitCode: 0 });
+    expect(report.verdict!.reason).toBe('VM 121 needs 4.0 GiB of 1G hugepages pinned and the host can give 8.0 GiB: 4.0 GiB to spare');
+    const starts = report.problems.filter((problem) => problem.alert === 'VfioPassthroughVMStartWouldOOM').map(({ vmid, severity, summary }) => ({ vmid, severity, summary }));
+    expect(starts).toEqual([
+      {
+        vmid: '106',
+        severity: 'critical',
+        summary: 'VM 106 (k8s-worker) needs 16.0 GiB of 1G hugepages but the pool has 8.0 GiB free: QEMU cannot map its memory and the start fails (no OOM kill), short by 8.0 GiB.',
+      },
+      { vmid: '120', severity: 'warning', summary: 'VM 120 needs 9.0 GiB of 2M hugepages but the pool has 0.0 GiB free: QEMU cannot map its memory and the start fails (no OOM kill), short by 9.0 GiB.' },
+    ]);
+    expect(report.problems.find((problem) => problem.vmid === '106')!.fix).toContain('echo 16 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages');
+    expect(renderText(report)).toContain('hugepages 2M: 0 free of 0, 1G: 8 free of 8');
+  });
 });

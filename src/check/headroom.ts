@@ -1,11 +1,13 @@
 import type { HostMemoryFacts, MemoryPoint } from '../collectors/memory.js';
+import type { HugepagePool } from '../host/hugepages.js';
+import { hugepageSizeLabel } from '../parse/hugepages.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
 
 /**
  * The start-headroom arithmetic, the same as the recording rules in alerts/vfio.rules.yml:
  * memory the host can give a starting VM is MemAvailable plus the ZFS ARC above c_min (the ARC
  * shrinks to c_min under pressure but MemAvailable does not count it), less a reserve for the host.
- * A VM on hugepages draws from the free hugepage pool instead.
+ * A VM on hugepages draws from the free, unreserved pages of the pool of its page size instead.
  */
 export const defaultHostReserveBytes = 1024 ** 3;
 
@@ -14,7 +16,9 @@ export const reclaimableArcBytes = (memory: Pick<MemoryPoint, 'zfsArc'>): number
 
 export interface StartHeadroom {
   /** What the VM would take from: `memory` (MemAvailable + reclaimable ARC − reserve) or `hugepages`. */
-  pool: 'memory' | 'hugepages';
+  pool: MemoryPool;
+  /** The page size of the hugepage pool (`1G`, `2M`), as the `size` label has it; undefined for memory. */
+  size: string | undefined;
   availableBytes: number;
   requiredBytes: number;
   /** availableBytes − requiredBytes: negative means starting the VM triggers the OOM killer. */
@@ -24,6 +28,17 @@ export interface StartHeadroom {
 export type MemoryPool = 'memory' | 'hugepages';
 
 const poolOf = (vm: Vm): MemoryPool => (vm.hugepages !== undefined ? 'hugepages' : 'memory');
+
+const poolOfSize = (memory: HostMemoryFacts, size: string): HugepagePool | undefined => memory.hugepagePools.find((pool) => hugepageSizeLabel(pool.pageBytes) === size);
+
+/**
+ * Free pages of the pool of this size not promised to a mapping already made (vfio:host_hugepages_free_bytes):
+ * what QEMU can map at start. No pool of that size: none.
+ */
+export function hugepagesFreeBytes(memory: HostMemoryFacts, size: string): number {
+  const pool = poolOfSize(memory, size);
+  return pool === undefined ? 0 : (pool.freePages - pool.reservedPages) * pool.pageBytes;
+}
 
 /** The memory the VM gets at its next start: a pending change (Proxmox `[PENDING]`) applies then. */
 export const nextStartMemoryBytes = (vm: Vm): number | undefined => vm.pending?.memoryConfiguredBytes ?? vm.memoryConfiguredBytes;
@@ -35,9 +50,16 @@ export function startHeadroom(vm: Vm, memory: HostMemoryFacts, reserveBytes: num
   const requiredBytes = nextStartMemoryBytes(vm);
   // A template never starts as configured (qemu-server `vm_start`).
   if (requiredBytes === undefined || vm.template) return undefined;
-  const pool = poolOf(vm);
-  const availableBytes = pool === 'hugepages' ? memory.hugepagesFree * memory.hugepageSizeBytes : hostHeadroomBytes(memory, reserveBytes);
-  return { pool, availableBytes, requiredBytes, headroomBytes: availableBytes - requiredBytes };
+  if (poolOf(vm) === 'memory') {
+    const availableBytes = hostHeadroomBytes(memory, reserveBytes);
+    return { pool: 'memory', size: undefined, availableBytes, requiredBytes, headroomBytes: availableBytes - requiredBytes };
+  }
+  // Each pool the VM draws on is judged alone; the tightest speaks for the VM. Pools not told: not judged.
+  const perPool = (vm.hugepageDemand ?? []).map(({ size, bytes }): StartHeadroom => {
+    const availableBytes = hugepagesFreeBytes(memory, size);
+    return { pool: 'hugepages', size, availableBytes, requiredBytes: bytes, headroomBytes: availableBytes - bytes };
+  });
+  return perPool.sort((a, b) => a.headroomBytes - b.headroomBytes)[0];
 }
 
 export interface HeadroomTrend {
@@ -115,6 +137,8 @@ export function passthroughRisk(vm: Vm, vms: readonly Vm[], memory: HostMemoryFa
 
 export interface PoolCommitment {
   pool: MemoryPool;
+  /** The page size of the hugepage pool; undefined for memory. */
+  size: string | undefined;
   committedBytes: number;
   capacityBytes: number;
   vmids: string[];
@@ -122,25 +146,34 @@ export interface PoolCommitment {
 
 /**
  * Guest RAM the host must hold pinned after a reboot: every passthrough VM that runs now or starts on
- * boot. Ordinary memory is held against MemTotal less the reserve, the ARC floor and the hugepage
- * pool; hugepage-backed VMs against the hugepage pool.
+ * boot. Ordinary memory is held against MemTotal less the reserve, the ARC floor and every hugepage
+ * pool; hugepage-backed VMs against the pool of each page size they draw on.
  */
 export function pinnedCommitment(vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): PoolCommitment[] {
-  const hugepagePoolBytes = memory.hugepagesTotal * memory.hugepageSizeBytes;
-  const capacity: Record<MemoryPool, number> = {
-    memory: memory.totalBytes - reserveBytes - (memory.zfsArc?.minBytes ?? 0) - hugepagePoolBytes,
-    hugepages: hugepagePoolBytes,
-  };
+  const poolBytes = (pool: HugepagePool): number => pool.pages * pool.pageBytes;
   const committed = vms.filter((vm) => passthroughDeviceCount(vm) > 0 && !vm.template && (vm.running || vm.startOnBoot));
-  return (['memory', 'hugepages'] as const).map((pool) => {
-    const inPool = committed.filter((vm) => poolOf(vm) === pool);
+  const inMemory = committed.filter((vm) => poolOf(vm) === 'memory');
+  const ordinary: PoolCommitment = {
+    pool: 'memory',
+    size: undefined,
+    committedBytes: inMemory.reduce((sum, vm) => sum + (nextStartMemoryBytes(vm) ?? 0), 0),
+    capacityBytes: memory.totalBytes - reserveBytes - (memory.zfsArc?.minBytes ?? 0) - memory.hugepagePools.reduce((sum, pool) => sum + poolBytes(pool), 0),
+    vmids: inMemory.map((vm) => vm.vmid),
+  };
+  const demanded = committed.flatMap((vm) => (vm.hugepageDemand ?? []).map((demand) => ({ vmid: vm.vmid, ...demand })));
+  const sizes = [...new Set([...memory.hugepagePools.map((pool) => hugepageSizeLabel(pool.pageBytes)), ...demanded.map(({ size }) => size)])];
+  const hugepages = sizes.map((size): PoolCommitment => {
+    const inPool = demanded.filter((demand) => demand.size === size);
+    const pool = poolOfSize(memory, size);
     return {
-      pool,
-      committedBytes: inPool.reduce((sum, vm) => sum + (nextStartMemoryBytes(vm) ?? 0), 0),
-      capacityBytes: capacity[pool],
-      vmids: inPool.map((vm) => vm.vmid),
+      pool: 'hugepages',
+      size,
+      committedBytes: inPool.reduce((sum, demand) => sum + demand.bytes, 0),
+      capacityBytes: pool === undefined ? 0 : poolBytes(pool),
+      vmids: inPool.map(({ vmid }) => vmid),
     };
   });
+  return [ordinary, ...hugepages];
 }
 
 export const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
@@ -152,3 +185,7 @@ export function describeTrend(trend: HeadroomTrend): string {
   const minutes = trend.exhaustionSeconds / 60;
   return `falling by ${gib(-perMinute)} a minute: gone in ${minutes < 1 ? `${Math.round(trend.exhaustionSeconds)} s` : `${minutes.toFixed(minutes < 10 ? 1 : 0)} min`} at this pace`;
 }
+
+/** Each pool as `1G: 8 free of 16` (reserved pages not free), or that there is none. */
+export const describeHugepagePools = (pools: readonly HugepagePool[]): string =>
+  pools.length === 0 ? 'none' : pools.map((pool) => `${hugepageSizeLabel(pool.pageBytes)}: ${pool.freePages - pool.reservedPages} free of ${pool.pages}`).join(', ');

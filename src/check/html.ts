@@ -1,4 +1,4 @@
-import { describeTrend, gib } from './headroom.js';
+import { describeHugepagePools, describeTrend, gib } from './headroom.js';
 import { describeBlockUse, type CheckReport } from './report.js';
 
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -73,7 +73,7 @@ export function renderHtml(report: CheckReport, telemetryPath: string): string {
     .join('\n');
   const memory = report.memory;
   const memoryLine = memory
-    ? `Total ${gib(memory.totalBytes)} · available ${gib(memory.availableBytes)}${memory.zfsArc ? ` · ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (reclaimable ${gib(memory.reclaimableArcBytes)})` : ''} · hugepages ${memory.hugepagesFree}/${memory.hugepagesTotal} free`
+    ? `Total ${gib(memory.totalBytes)} · available ${gib(memory.availableBytes)}${memory.zfsArc ? ` · ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (reclaimable ${gib(memory.reclaimableArcBytes)})` : ''} · hugepages ${describeHugepagePools(memory.hugepagePools)}`
     : 'Host memory could not be read.';
   const trend = memory?.trend;
   const trendLine = memory

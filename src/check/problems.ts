@@ -6,7 +6,8 @@ import type { PciHealthDevice, PciHealthFacts } from '../collectors/pci-health.j
 import { isHostModule, type BootBindingDevice, type BootBindingFacts } from '../collectors/boot-binding.js';
 import type { Snapshot } from '../collectors/types.js';
 import { passthroughDeviceCount, type Vm } from '../collectors/vm-types.js';
-import { gib, passthroughRisk, pinnedCommitment, startHeadroom } from './headroom.js';
+import { hugepageLabelBytes, hugepageSizeLabel } from '../parse/hugepages.js';
+import { gib, passthroughRisk, pinnedCommitment, startHeadroom, type StartHeadroom } from './headroom.js';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -54,6 +55,28 @@ const configCommand = (vm: Vm, change: { memoryMiB?: number; balloonOff?: boolea
   return vm.source === 'libvirt' ? steps.join('; ') : `start QEMU with ${change.memoryMiB !== undefined ? `-m ${change.memoryMiB}` : ''}${change.balloonOff ? ' and no virtio-balloon device' : ''}`.trim();
 };
 
+/** How to grow the pool of one page size: the sysfs file and the boot parameters that keep it. */
+function hugepagePoolWords(size: string, memory: HostMemoryFacts): { pageBytes: number; grow: (pages: number) => string } | undefined {
+  const pool = memory.hugepagePools.find((each) => hugepageSizeLabel(each.pageBytes) === size);
+  const pageBytes = pool?.pageBytes ?? hugepageLabelBytes(size);
+  if (pageBytes === undefined) return undefined;
+  const pages = pool?.pages ?? 0;
+  return {
+    pageBytes,
+    grow: (more) =>
+      `echo ${pages + more} > /sys/kernel/mm/hugepages/hugepages-${pageBytes / 1024}kB/nr_hugepages, and to keep it across reboots hugepagesz=${size} hugepages=${pages + more} on the kernel command line${pageBytes >= 1024 ** 3 ? ' (1 GiB pages are found at boot; later the kernel rarely has a free, aligned GiB)' : ''}`,
+  };
+}
+
+/** Grow the pool by the pages it lacks; or, for a VM on this pool alone, take only whole pages of what it has free. */
+function hugepageFix(vm: Vm, headroom: StartHeadroom, pool: { pageBytes: number; grow: (pages: number) => string }): string {
+  const pagesShort = Math.ceil(-headroom.headroomBytes / pool.pageBytes);
+  const alsoProxmox = vm.source === 'proxmox' ? ' qemu-server tries to add them itself at start, and the start fails when the kernel cannot find them.' : '';
+  const fitsMiB = mib(Math.floor(Math.max(0, headroom.availableBytes) / pool.pageBytes) * pool.pageBytes);
+  const lower = vm.hugepageDemand?.length === 1 && fitsMiB > 0 ? ` Or lower the VM's memory to ${fitsMiB} MiB: ${configCommand(vm, { memoryMiB: fitsMiB })}` : '';
+  return `Grow the ${headroom.size} pool by ${pagesShort} pages: ${pool.grow(pagesShort)}.${alsoProxmox}${lower}`;
+}
+
 function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveBytes: number): Problem[] {
   const problems: Problem[] = [];
   for (const vm of vms.filter(hasPassthrough)) {
@@ -63,18 +86,19 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
       const headroom = startHeadroom(vm, memory, reserveBytes);
       if (headroom && headroom.headroomBytes < 0) {
         const fitsMiB = memoryThatFitsMiB(headroom.availableBytes);
-        const pool = headroom.pool === 'hugepages' ? 'free hugepages' : 'MemAvailable + reclaimable ZFS ARC − reserve';
+        const hugepages = headroom.size !== undefined ? hugepagePoolWords(headroom.size, memory) : undefined;
         problems.push({
           alert: 'VfioPassthroughVMStartWouldOOM',
           severity: vm.startOnBoot ? 'critical' : 'warning',
           vmid: vm.vmid,
-          summary: `${vmLabel(vm)} needs ${gib(headroom.requiredBytes)} pinned but the host can give ${gib(headroom.availableBytes)} (${pool}): starting it now triggers the OOM killer, short by ${gib(-headroom.headroomBytes)}.`,
-          fix:
-            headroom.pool === 'hugepages'
-              ? `Grow the hugepage pool (sysctl vm.nr_hugepages) by ${Math.ceil(-headroom.headroomBytes / Math.max(1, memory.hugepageSizeBytes))} pages, or lower the VM's memory to ${fitsMiB} MiB: ${configCommand(vm, { memoryMiB: fitsMiB })}`
-              : fitsMiB === 0
-                ? `The host has no memory to give this VM now: free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max)${balloonBelowMemory ? `, and turn ballooning off: ${configCommand(vm, { balloonOff: true })}` : ''}.`
-                : `Lower the VM's memory to what fits (${fitsMiB} MiB)${balloonBelowMemory ? ' and turn ballooning off' : ''}: ${configCommand(vm, { memoryMiB: fitsMiB, balloonOff: balloonBelowMemory })}; or free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max).`,
+          summary: hugepages
+            ? `${vmLabel(vm)} needs ${gib(headroom.requiredBytes)} of ${headroom.size} hugepages but the pool has ${gib(headroom.availableBytes)} free: QEMU cannot map its memory and the start fails (no OOM kill), short by ${gib(-headroom.headroomBytes)}.`
+            : `${vmLabel(vm)} needs ${gib(headroom.requiredBytes)} pinned but the host can give ${gib(headroom.availableBytes)} (MemAvailable + reclaimable ZFS ARC − reserve): starting it now triggers the OOM killer, short by ${gib(-headroom.headroomBytes)}.`,
+          fix: hugepages
+            ? hugepageFix(vm, headroom, hugepages)
+            : fitsMiB === 0
+              ? `The host has no memory to give this VM now: free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max)${balloonBelowMemory ? `, and turn ballooning off: ${configCommand(vm, { balloonOff: true })}` : ''}.`
+              : `Lower the VM's memory to what fits (${fitsMiB} MiB)${balloonBelowMemory ? ' and turn ballooning off' : ''}: ${configCommand(vm, { memoryMiB: fitsMiB, balloonOff: balloonBelowMemory })}; or free host memory first (stop other VMs, cap the ZFS ARC with zfs_arc_max).`,
           runbook: runbook('VfioPassthroughVMStartWouldOOM'),
           blocksStart: true,
         });
@@ -107,15 +131,18 @@ function memoryProblems(vms: readonly Vm[], memory: HostMemoryFacts, reserveByte
       blocksStart: true,
     });
   }
-  for (const { pool, committedBytes, capacityBytes, vmids } of pinnedCommitment(vms, memory, reserveBytes)) {
+  for (const { pool, size, committedBytes, capacityBytes, vmids } of pinnedCommitment(vms, memory, reserveBytes)) {
     if (committedBytes <= capacityBytes) continue;
-    const capacity = pool === 'hugepages' ? 'the hugepage pool' : 'MemTotal − reserve − ARC floor − hugepage pool';
+    const capacity = pool === 'hugepages' ? `the ${size} hugepage pool` : 'MemTotal − reserve − ARC floor − hugepage pools';
     problems.push({
       alert: 'VfioPassthroughMemoryOvercommitted',
       severity: 'warning',
       vmid: undefined,
-      summary: `Passthrough VMs that run or start on boot (${vmids.join(', ')}) pin ${gib(committedBytes)} of ${pool}, more than the ${gib(capacityBytes)} the host can hold (${capacity}): after a reboot not all of them will start.`,
-      fix: 'Lower the memory of some passthrough VMs (qm set <vmid> --memory <MiB>), take one off start-on-boot (qm set <vmid> --onboot 0), or lower the ZFS ARC floor (zfs_arc_min).',
+      summary: `Passthrough VMs that run or start on boot (${vmids.join(', ')}) pin ${gib(committedBytes)} of ${pool === 'hugepages' ? `${size} hugepages` : pool}, more than the ${gib(capacityBytes)} the host can hold (${capacity}): after a reboot not all of them will start.`,
+      fix:
+        pool === 'hugepages'
+          ? `Grow the ${size} pool to hold them (hugepagesz=${size} hugepages=<pages> on the kernel command line), lower the memory of some of them (qm set <vmid> --memory <MiB>), or take one off start-on-boot (qm set <vmid> --onboot 0).`
+          : 'Lower the memory of some passthrough VMs (qm set <vmid> --memory <MiB>), take one off start-on-boot (qm set <vmid> --onboot 0), or lower the ZFS ARC floor (zfs_arc_min).',
       runbook: runbook('VfioPassthroughMemoryOvercommitted'),
       blocksStart: false,
     });

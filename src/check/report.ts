@@ -176,7 +176,14 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   const memory = snapshot.facts.memory;
   if (!memory) return unknown('host memory could not be read');
   const headroom = startHeadroom(vm, memory, reserveBytes);
-  if (!headroom) return unknown(`VM ${vmid} has no configured memory`);
+  if (!headroom) return unknown(vm.hugepages === undefined ? `VM ${vmid} has no configured memory` : `which hugepage pool VM ${vmid} draws on is unknown (hugepages ${vm.hugepages})`);
+  if (headroom.size !== undefined && headroom.headroomBytes < 0)
+    return {
+      vmid,
+      exitCode: 1,
+      verdict: 'refuse',
+      reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} of ${headroom.size} hugepages but the pool has ${gib(headroom.availableBytes)} free: QEMU cannot map its memory and the start fails. Grow the ${headroom.size} pool (/sys/kernel/mm/hugepages/hugepages-*kB/nr_hugepages).`,
+    };
   const risk = passthroughRisk(vm, vms, memory, reserveBytes);
   if (risk && risk.fullHeadroomBytes < 0) {
     const atRisk = risk.atRisk.map((each) => `VM ${each.vmid}${each.name && each.name !== each.vmid ? ` (${each.name})` : ''}`).join(', ');
@@ -189,7 +196,8 @@ export function judgeStart(snapshot: Snapshot, problems: readonly Problem[], vmi
   }
   const pinned = passthroughDeviceCount(vm) > 0 ? 'pinned ' : '';
   const spared = risk ? ` for the running passthrough VMs (${risk.atRisk.map((each) => each.vmid).join(', ')})` : '';
-  return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare${spared}` };
+  const from = headroom.size === undefined ? '' : ` of ${headroom.size} hugepages`;
+  return { vmid, exitCode: 0, verdict: 'fits', reason: `VM ${vmid} needs ${gib(headroom.requiredBytes)}${from} ${pinned}and the host can give ${gib(headroom.availableBytes)}: ${gib(headroom.headroomBytes)} to spare${spared}` };
 }
 
 /** The whole host as `check`, `check --json` and the status page show it. */

@@ -1,4 +1,4 @@
-import { describeTrend, gib } from './headroom.js';
+import { describeHugepagePools, describeTrend, gib } from './headroom.js';
 import { describeBlockUse, type CheckReport, type DeviceRow, type VmRow } from './report.js';
 
 const shortAddress = (address: string): string => address.replace(/^0000:/, '');
@@ -45,7 +45,7 @@ export function renderText(report: CheckReport): string {
       memory.zfsArc
         ? `  ZFS ARC ${gib(memory.zfsArc.sizeBytes)} (min ${gib(memory.zfsArc.minBytes)}, max ${gib(memory.zfsArc.maxBytes)}), reclaimable ${gib(memory.reclaimableArcBytes)}`
         : '  no ZFS ARC',
-      `  hugepages ${memory.hugepagesFree} free of ${memory.hugepagesTotal} × ${memory.hugepageSizeBytes / 1024 ** 2} MiB`,
+      `  hugepages ${describeHugepagePools(memory.hugepagePools)}`,
       `  headroom ${gib(memory.headroomBytes)}${memory.trend ? `, ${describeTrend(memory.trend)}` : ''}`,
     );
   }

@@ -1,6 +1,9 @@
 import { errorMessage, readOptionalText, readText } from '../host/fs.js';
+import { readHugepagePools, type HugepagePool } from '../host/hugepages.js';
 import { procPath } from '../host/paths.js';
+import { hugepageSizeLabel } from '../parse/hugepages.js';
 import { parseArcstats, parseMeminfo, parsePressure, type PressureTotals } from '../parse/meminfo.js';
+import type { MetricSink } from '../metrics/sink.js';
 import type { CollectorDefinition } from './types.js';
 
 export interface HostMemoryFacts {
@@ -12,6 +15,8 @@ export interface HostMemoryFacts {
   hugepagesTotal: number;
   hugepagesFree: number;
   hugepageSizeBytes: number;
+  /** Every page size's pool from sysfs, smallest page first: /proc/meminfo shows the default size only. */
+  hugepagePools: HugepagePool[];
   /** Absent on hosts without ZFS. */
   zfsArc: { sizeBytes: number; minBytes: number; maxBytes: number } | undefined;
   /** Absent on kernels without PSI (or booted with psi=0). */
@@ -42,9 +47,35 @@ const required = (values: Map<string, number>, key: string, file: string): numbe
   return value;
 };
 
+function renderHugepagePools(pools: readonly HugepagePool[], sink: MetricSink): void {
+  const perSize = (name: string, help: string): ((labels: { size: string }, value: number) => void) => sink.gauge(name, help, ['size']);
+  const pageSize = perSize('vfio_host_hugepage_page_size_bytes', 'Page size of the hugepage pool of this size label; the label is the one vfio_vm_hugepages_bytes carries.');
+  const pages = perSize('vfio_host_hugepage_pool_pages', 'nr_hugepages of the pool of this page size (/sys/kernel/mm/hugepages), surplus pages included.');
+  const free = perSize('vfio_host_hugepage_pool_free_pages', 'free_hugepages: pages of the pool not in use, reserved ones included.');
+  const reserved = perSize('vfio_host_hugepage_pool_reserved_pages', 'resv_hugepages: free pages promised to mappings already made; not there for a new VM.');
+  const surplus = perSize('vfio_host_hugepage_pool_surplus_pages', 'surplus_hugepages: pages above the persistent pool (overcommit, or a pool shrunk while its pages are in use).');
+  const nodeLabels = ['node', 'size'];
+  const nodePages = sink.gauge('vfio_host_numa_hugepage_pool_pages', 'nr_hugepages of the pool of this page size on this NUMA node.', nodeLabels);
+  const nodeFree = sink.gauge('vfio_host_numa_hugepage_pool_free_pages', 'free_hugepages of the pool of this page size on this NUMA node.', nodeLabels);
+  const nodeSurplus = sink.gauge('vfio_host_numa_hugepage_pool_surplus_pages', 'surplus_hugepages of the pool of this page size on this NUMA node.', nodeLabels);
+  for (const pool of pools) {
+    const size = hugepageSizeLabel(pool.pageBytes);
+    pageSize({ size }, pool.pageBytes);
+    pages({ size }, pool.pages);
+    free({ size }, pool.freePages);
+    reserved({ size }, pool.reservedPages);
+    surplus({ size }, pool.surplusPages);
+    for (const node of pool.nodes) {
+      nodePages({ node: node.node, size }, node.pages);
+      nodeFree({ node: node.node, size }, node.freePages);
+      nodeSurplus({ node: node.node, size }, node.surplusPages);
+    }
+  }
+}
+
 export const memoryCollector: CollectorDefinition<'memory'> = {
   name: 'memory',
-  description: 'host memory: /proc/meminfo, hugepages, ZFS ARC, memory pressure (PSI)',
+  description: 'host memory: /proc/meminfo, hugepage pools of every size, ZFS ARC, memory pressure (PSI)',
   defaultEnabled: true,
   create() {
     return {
@@ -54,6 +85,7 @@ export const memoryCollector: CollectorDefinition<'memory'> = {
         const arcFile = procPath(paths, 'spl/kstat/zfs/arcstats');
         const pressureFile = procPath(paths, 'pressure/memory');
         const meminfo = parseMeminfo(await readText(meminfoFile));
+        const hugepagePools = await readHugepagePools(paths);
         const errors: string[] = [];
         const arcText = await readOptionalText(arcFile);
         const arc = arcText === undefined ? undefined : parseArcstats(arcText);
@@ -83,6 +115,7 @@ export const memoryCollector: CollectorDefinition<'memory'> = {
             hugepagesTotal: meminfo.get('HugePages_Total') ?? 0,
             hugepagesFree: meminfo.get('HugePages_Free') ?? 0,
             hugepageSizeBytes: meminfo.get('Hugepagesize') ?? 0,
+            hugepagePools,
             zfsArc,
             pressure,
             recent: [...earlier, { atMs, availableBytes, zfsArc }],
@@ -102,6 +135,7 @@ export const memoryCollector: CollectorDefinition<'memory'> = {
     gauge('vfio_host_hugepages', 'HugePages_Total: pages in the default-size hugepage pool (named without _total, which promtool reserves for counters).', facts.hugepagesTotal);
     gauge('vfio_host_hugepages_free', 'HugePages_Free: pages of the pool not in use.', facts.hugepagesFree);
     gauge('vfio_host_hugepage_size_bytes', 'Hugepagesize: size of a default hugepage.', facts.hugepageSizeBytes);
+    renderHugepagePools(facts.hugepagePools, sink);
     if (facts.zfsArc) {
       gauge('vfio_host_zfs_arc_size_bytes', 'ZFS ARC size; not in MemAvailable, shrinks down to c_min under pressure.', facts.zfsArc.sizeBytes);
       gauge('vfio_host_zfs_arc_min_bytes', 'ZFS ARC c_min: the size the ARC will not shrink below.', facts.zfsArc.minBytes);

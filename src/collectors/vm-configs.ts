@@ -12,6 +12,7 @@ import { readConfigText } from '../host/config-file.js';
 import { listPveVmids, pveConfigFile, pveNodeName, pvePidFile, readPciMappingText } from '../host/pve.js';
 import type { HostPaths } from '../host/paths.js';
 import type { Logger } from '../log.js';
+import { hugepageSizeLabel, type GuestPageSize, type HugepageGuestNode } from '../parse/hugepages.js';
 import type { LibvirtDomain } from '../parse/libvirt-domain.js';
 import { expandHostPciId, parsePveConfig, pendingMemoryAtNextStart, type PveVmConfig } from '../parse/pve-config.js';
 import { mappedPciAlternatives, parsePciMappingConfig, type ParsedPciMappings } from '../parse/pve-pci-mapping.js';
@@ -19,11 +20,13 @@ import type { Vm, VmPassthroughDevice } from './vm-types.js';
 
 /** A VM as its config describes it, before processes and QMP are looked at. */
 export interface ConfiguredVm {
-  vm: Omit<Vm, 'running' | 'process' | 'qmp'>;
+  vm: Omit<Vm, 'running' | 'process' | 'qmp' | 'hugepageDemand'>;
   /** Pid file whose process, when it is a live QEMU for this VM, means the VM runs. */
   pidFile: string;
   /** libvirt's `<domstatus pid>`, used when the pid file is missing. */
   statusPid: number | undefined;
+  /** Guest NUMA nodes on hugepages, to resolve against the host's pools. */
+  hugepageNodes: HugepageGuestNode[] | undefined;
 }
 
 export interface ConfigRead {
@@ -34,16 +37,20 @@ export interface ConfigRead {
 const MiB = 1024 * 1024;
 
 const proxmoxHugepages: Record<string, string> = { '2': '2M', '1024': '1G', any: 'any' };
+const proxmoxPageSize: Record<string, GuestPageSize> = { '2': 2 * MiB, '1024': 1024 * MiB, any: 'any' };
 
 /** Hugepage sizes as the `size` label shows them: `2M`, `1G`, `default`, `<n>K` for other sizes; `1G+2M` when NUMA nodes differ. */
-function hugepageLabel(sizes: 'default' | number[]): string {
-  if (sizes === 'default') return sizes;
-  const label = (size: number): string => {
-    if (size % (1024 * MiB) === 0) return `${size / (1024 * MiB)}G`;
-    if (size % MiB === 0) return `${size / MiB}M`;
-    return `${Math.round(size / 1024)}K`;
-  };
-  return sizes.map(label).join('+');
+const hugepageLabel = (sizes: 'default' | number[]): string => (sizes === 'default' ? sizes : sizes.map(hugepageSizeLabel).join('+'));
+
+/**
+ * Guest NUMA nodes as qemu-server sizes them for hugepages (PVE::QemuServer::Memory `hugepages_topology`): the
+ * `numa<N>` entries, or the memory split evenly across `sockets` nodes. The next start's memory counts.
+ */
+function proxmoxHugepageNodes(config: PveVmConfig, memoryMiB: number | undefined): HugepageGuestNode[] | undefined {
+  const page = config.hugepages === undefined ? undefined : proxmoxPageSize[config.hugepages];
+  if (page === undefined || memoryMiB === undefined) return undefined;
+  const nodesMiB = config.numaNodeMemoryMiB.length > 0 ? config.numaNodeMemoryMiB : Array.from({ length: config.sockets }, () => memoryMiB / config.sockets);
+  return nodesMiB.map((mib) => ({ memoryBytes: mib * MiB, page }));
 }
 
 /** Remembers which problems were logged per file, so an unchanged bad config warns once, not every sample. */
@@ -125,6 +132,7 @@ const balloonFloorBytes = (balloonMiB: number | undefined, memoryMiB: number | u
 
 export interface ProxmoxVmRead {
   vm: ConfiguredVm['vm'];
+  hugepageNodes: HugepageGuestNode[] | undefined;
   problems: ConfigProblem[];
 }
 
@@ -151,6 +159,7 @@ export function proxmoxVm(vmid: string, text: string, context: ProxmoxContext): 
       configUnreadable: false,
       readErrors: [],
     },
+    hugepageNodes: proxmoxHugepageNodes(current, next === undefined ? current.memoryMiB : next.memoryMiB),
     problems: [...problems, ...mappingProblems].sort((a, b) => a.line - b.line),
   };
 }
@@ -201,13 +210,13 @@ export async function readProxmoxVms(
     const { text, error: readError } = texts[index]!;
     try {
       if (text === undefined) throw readError;
-      const { vm, problems } = proxmoxVm(vmid, text, context);
+      const { vm, hugepageNodes, problems } = proxmoxVm(vmid, text, context);
       memo.warnOnce(log, file, problems);
-      vms.push({ vm, pidFile, statusPid: undefined });
+      vms.push({ vm, pidFile, statusPid: undefined, hugepageNodes });
     } catch (error) {
       const message = `VM ${vmid}: ${errorMessage(error)}`;
       errors.push(message);
-      vms.push({ vm: { ...emptyVm(vmid, 'proxmox'), readErrors: [message] }, pidFile, statusPid: undefined });
+      vms.push({ vm: { ...emptyVm(vmid, 'proxmox'), readErrors: [message] }, pidFile, statusPid: undefined, hugepageNodes: undefined });
     }
   });
   return { vms, errors, node };
@@ -273,7 +282,7 @@ export async function readLibvirtVms(paths: HostPaths, reads: BoundedReads): Pro
     const readErrors = failures.map((failure) => `domain ${name}: ${failure}`);
     errors.push(...readErrors);
     const vm = domain === undefined ? { ...emptyVm(name, 'libvirt'), name } : libvirtVm(domain, await isAutostart(paths, name));
-    vms.push({ vm: { ...vm, configProblems: failures.length, readErrors }, pidFile, statusPid });
+    vms.push({ vm: { ...vm, configProblems: failures.length, readErrors }, pidFile, statusPid, hugepageNodes: domain?.hugepageNodes });
   }
   return { vms, errors };
 }

@@ -1,3 +1,4 @@
+import type { HugepageDemand } from '../parse/hugepages.js';
 /** What the `vm` collector knows about each VM: the shape the OOM attribution, `check` and the status page read. */
 
 export type VmSource = 'proxmox' | 'libvirt' | 'qemu';
@@ -70,6 +71,11 @@ export interface Vm {
    * `<page size>`), `any` (Proxmox picks 1G or 2M at start) or `default` (libvirt `<hugepages/>`: the host's default size).
    */
   hugepages: string | undefined;
+  /**
+   * Guest RAM per pool at the next start, resolved against the host's pools as qemu-server or libvirt would
+   * (`any` → 1G or 2M, `default` → the host's default size). Undefined off hugepages, and when the size cannot be told.
+   */
+  hugepageDemand: HugepageDemand[] | undefined;
   /** Changes that apply at next start (Proxmox `[PENDING]`). */
   pending: { memoryConfiguredBytes: number | undefined; balloonMinBytes: number | undefined } | undefined;
   devices: VmPassthroughDevice[];

@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { sharedBoundedReads, type BoundedReads } from '../host/bounded-reads.js';
-import { fileErrorMessage } from '../host/fs.js';
+import { errorMessage, fileErrorMessage } from '../host/fs.js';
+import { readHostHugepageSizes } from '../host/hugepages.js';
 import type { HostPaths } from '../host/paths.js';
 import { listPvePidFiles, pveQmpSocket } from '../host/pve.js';
 import { balloonActualBytes, memorySizeSummaryBytes, qmpExchange } from '../host/qmp.js';
 import { readPidFile, type QemuProcessInfo } from '../host/qemu-processes.js';
 import { listPciAddresses, mdevParentAddress } from '../host/sysfs-pci.js';
 import type { Logger } from '../log.js';
+import { hugepageDemand, type HostHugepageSizes } from '../parse/hugepages.js';
 import { cmdlineVmid } from '../parse/qemu-cmdline.js';
 import { ProblemMemo, readLibvirtVms, readProxmoxVms, type ConfiguredVm } from './vm-configs.js';
 import { findQemuProcesses } from './vm-processes.js';
@@ -50,6 +52,7 @@ function processOnlyVm(vmid: string, info: QemuProcessInfo, mdevParents: Readonl
     balloonEnabled: cmdline.balloonDevice,
     balloonMinBytes: cmdline.balloonDevice ? undefined : 0,
     hugepages: undefined,
+    hugepageDemand: undefined,
     pending: undefined,
     devices: cmdline.vfioHosts.map((pciAddress, index) => ({ pciAddress, slot: `vfio-pci${index}`, present: undefined })),
     mdevs: cmdline.mdevs.map(({ uuid }, index) => ({ uuid, parentPciAddress: mdevParents.get(uuid), slot: `mdev${index}` })),
@@ -75,7 +78,7 @@ function uniqueVmids(configured: ConfiguredVm[], errors: string[]): ConfiguredVm
 }
 
 /** Matches configured VMs with live QEMU processes: by pid file first, then by `-id` / `-name`; the rest are `qemu` VMs. */
-async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[], reads: BoundedReads): Promise<{ vms: Vm[]; errors: string[] }> {
+async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[], reads: BoundedReads, hostHugepages: HostHugepageSizes | undefined): Promise<{ vms: Vm[]; errors: string[] }> {
   const errors: string[] = [];
   const configured = uniqueVmids(allConfigured, errors);
   const configuredVmids = new Set(configured.filter(({ vm }) => vm.source === 'proxmox').map(({ vm }) => vm.vmid));
@@ -105,8 +108,8 @@ async function attachProcesses(paths: HostPaths, allConfigured: ConfiguredVm[], 
     return info;
   };
 
-  const byPidFile = configured.map(({ vm, pidFile, statusPid }) => ({
-    vm,
+  const byPidFile = configured.map(({ vm, pidFile, statusPid, hugepageNodes }) => ({
+    vm: { ...vm, hugepageDemand: hugepageNodes === undefined || hostHugepages === undefined ? undefined : hugepageDemand(hugepageNodes, hostHugepages) },
     pidFile,
     statusPid,
     info: claim(pidOf.get(pidFile) ?? statusPid, (info) => processFits(vm, info)),
@@ -209,10 +212,16 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     return {
       async collect({ paths, previous }) {
         const reads = sharedBoundedReads(paths, settings.vmReadTimeoutSeconds);
+        const hugepageErrors: string[] = [];
         const presentAddresses = await presentPciAddresses(paths);
         // Without the bus, short hostpci ids expand to function 0 alone.
         const [proxmox, libvirt] = await Promise.all([readProxmoxVms(paths, presentAddresses ?? [], log, memo, reads), readLibvirtVms(paths, reads)]);
-        const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms], reads);
+        // Unknown pools leave every VM's pool unknown, not the VMs.
+        const hostHugepages = await readHostHugepageSizes(paths).catch((error: unknown) => {
+          hugepageErrors.push(`hugepage sizes: ${errorMessage(error)}`);
+          return undefined;
+        });
+        const attached = await attachProcesses(paths, [...proxmox.vms, ...libvirt.vms], reads, hostHugepages);
         const query = createQmpQuery(paths, settings.qmpTimeoutSeconds, inFlight);
         // Every VM is asked at once: a sample takes one QMP deadline at most, however many VMs hang.
         const vms = await Promise.all(
@@ -220,7 +229,7 @@ export const vmCollector: CollectorDefinition<'vm'> = {
         );
         const present = presentAddresses && new Set(presentAddresses);
         for (const vm of vms) logQmp(log, vm, previous?.facts.vm);
-        return { facts: { vms: vms.map((vm) => withPresence(vm, present)).sort(byVmid), proxmoxNode: proxmox.node }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors] };
+        return { facts: { vms: vms.map((vm) => withPresence(vm, present)).sort(byVmid), proxmoxNode: proxmox.node }, errors: [...proxmox.errors, ...libvirt.errors, ...attached.errors, ...hugepageErrors] };
       },
     };
   },
@@ -267,6 +276,12 @@ export const vmCollector: CollectorDefinition<'vm'> = {
     perVm('vfio_vm_qmp_up', '1 when the last QMP query to the running VM answered in time.', (vm) => (vm.qmp === undefined ? undefined : bool(vm.qmp.up)));
     const hugepages = sink.gauge('vfio_vm_hugepages_info', 'Guest RAM comes from the hugepage pool of this size (2M, 1G, any, default); value is always 1.', ['vmid', 'size']);
     for (const vm of vms) if (vm.hugepages !== undefined) hugepages({ vmid: vm.vmid, size: vm.hugepages }, 1);
+    const demand = sink.gauge(
+      'vfio_vm_hugepages_bytes',
+      'Guest RAM the VM takes at its next start from the hugepage pool of this size (any and default resolved as qemu-server and libvirt do); size joins vfio_host_hugepage_pool_pages.',
+      ['vmid', 'size'],
+    );
+    for (const vm of vms) for (const { size, bytes } of vm.hugepageDemand ?? []) demand({ vmid: vm.vmid, size }, bytes);
     perVm('vfio_vm_pending_memory_configured_bytes', 'Guest RAM that applies at next start (Proxmox [PENDING]).', (vm) => vm.pending?.memoryConfiguredBytes);
     perVm('vfio_vm_pending_memory_balloon_min_bytes', 'Balloon floor that applies at next start (Proxmox [PENDING]); 0 when ballooning will be off.', (vm) => vm.pending?.balloonMinBytes);
     perVm('vfio_vm_scrape_error', "1 when some of the VM's files (config, pid file, /proc/<pid>) could not be read or understood in the last sample, or gave no answer in time.", (vm) => bool(vm.readErrors.length > 0));

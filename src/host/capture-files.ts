@@ -173,6 +173,16 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   }
   await copyFile('sys/module/vfio_pci/parameters/ids', sysPath(paths, 'module/vfio_pci/parameters/ids'));
 
+  // sysfs: hugepage pools of every size, globally and per NUMA node.
+  const poolFiles = /^(nr|free|resv|surplus)_hugepages$/;
+  const copyPools = async (hugepagesDir: string): Promise<void> => {
+    for (const size of (await attempt(sysPath(paths, hugepagesDir), () => listDir(sysPath(paths, hugepagesDir)))) ?? [])
+      if (/^hugepages-\d+kB$/.test(size)) await copyMatching(path.join('sys', hugepagesDir, size), sysPath(paths, hugepagesDir, size), poolFiles);
+  };
+  await copyPools('kernel/mm/hugepages');
+  for (const node of (await attempt(sysPath(paths, 'devices/system/node'), () => listDir(sysPath(paths, 'devices/system/node')))) ?? [])
+    if (/^node\d+$/.test(node)) await copyPools(path.join('devices/system/node', node, 'hugepages'));
+
   // sysfs: block devices, each with its holders, its disk's model and serial, and udev's record of it.
   const blockDir = sysPath(paths, 'class/block');
   if (await attempt(blockDir, () => lstat(blockDir))) add({ kind: 'dir', path: 'sys/class/block' });

@@ -1,4 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { HugepageGuestNode } from './hugepages.js';
 
 /**
  * libvirt domain XML: defined domains (`/etc/libvirt/qemu/<name>.xml`) and the status XML of running ones
@@ -21,6 +22,8 @@ export interface LibvirtDomain {
    * largest first. Undefined without hugepages, and when every page is the 4 KiB base page (ordinary memory).
    */
   hugepages: 'default' | number[] | undefined;
+  /** Guest RAM per guest NUMA node (`<cpu><numa><cell>`, one node without cells) on hugepages, with its page size. */
+  hugepageNodes: HugepageGuestNode[] | undefined;
   /**
    * Host PCI devices QEMU gets, full addresses, in XML order: `<hostdev mode='subsystem' type='pci'>` (not those with
    * a guest `<address type='unassigned'/>`), `<interface type='hostdev'>`, and any interface whose live `<actual
@@ -37,7 +40,7 @@ export interface LibvirtStatus {
 
 type XmlNode = Record<string, unknown>;
 
-const repeated = new Set(['hostdev', 'interface', 'page']);
+const repeated = new Set(['hostdev', 'interface', 'page', 'cell']);
 const parserOptions = { ignoreAttributes: false, attributeNamePrefix: '@_', parseTagValue: false, parseAttributeValue: false } as const;
 const parser = new XMLParser({ ...parserOptions, isArray: (tagName) => repeated.has(tagName) });
 /** The same document with its element order kept, to number hostdevs and interfaces as they appear. */
@@ -135,6 +138,45 @@ function hugepageSizes(hugepagesNode: XmlNode | undefined): LibvirtDomain['hugep
   return huge.length === 0 ? undefined : huge;
 }
 
+/** libvirt's nodeset syntax (virBitmapParse): `0-2,5,^1`. */
+function parseNodeset(value: string): Set<number> {
+  const nodes = new Set<number>();
+  for (const part of value.split(',').map((item) => item.trim())) {
+    const match = /^(\^)?(\d+)(?:-(\d+))?$/.exec(part);
+    if (!match) throw new Error(`bad nodeset ${JSON.stringify(value)}`);
+    for (let node = Number(match[2]); node <= Number(match[3] ?? match[2]); node++) {
+      if (match[1]) nodes.delete(node);
+      else nodes.add(node);
+    }
+  }
+  return nodes;
+}
+
+/**
+ * The page size of each guest NUMA node, as src/qemu/qemu_command.c `qemuBuildMemoryBackendProps` picks it: the
+ * `<page>` whose nodeset holds the node, else the `<page>` without nodeset, else none (ordinary memory); no
+ * `<page>` at all is the host's default size. Nodes on the base page are ordinary memory and left out.
+ */
+function hugepageNodes(hugepagesNode: XmlNode | undefined, cpu: XmlNode | undefined, memoryBytes: number | undefined): LibvirtDomain['hugepageNodes'] {
+  if (hugepagesNode === undefined) return undefined;
+  const cells = asNodes(asNode(cpu?.['numa'])?.['cell']).map((cell, index) => {
+    const memory = attribute(cell, 'memory');
+    if (memory === undefined) throw new Error('<cell> has no memory');
+    return { id: Number(attribute(cell, 'id') ?? index), memoryBytes: libvirtBytes(memory, attribute(cell, 'unit')) };
+  });
+  const guestNodes = cells.length > 0 ? cells : memoryBytes === undefined ? [] : [{ id: 0, memoryBytes }];
+  const pages = asNodes(hugepagesNode['page']).map((page) => {
+    const nodeset = attribute(page, 'nodeset');
+    return { bytes: libvirtBytes(attribute(page, 'size') ?? '', attribute(page, 'unit')), nodes: nodeset === undefined ? undefined : parseNodeset(nodeset) };
+  });
+  const nodes = guestNodes.flatMap(({ id, memoryBytes: bytes }): HugepageGuestNode[] => {
+    if (pages.length === 0) return [{ memoryBytes: bytes, page: 'default' }];
+    const page = pages.find((each) => each.nodes?.has(id)) ?? pages.find((each) => each.nodes === undefined);
+    return page === undefined || page.bytes === basePageBytes ? [] : [{ memoryBytes: bytes, page: page.bytes }];
+  });
+  return nodes.length === 0 ? undefined : nodes;
+}
+
 /**
  * A `<hostdev>` QEMU gets: a PCI subsystem device not parked with `<address type='unassigned'/>`, which libvirt
  * never exposes to QEMU (src/qemu/qemu_command.c `qemuBuildHostdevCommandLine`, qemu_hotplug.c likewise).
@@ -174,6 +216,7 @@ function readDomain(domain: XmlNode, deviceOrder: string[]): LibvirtDomain {
     arch,
     balloonEnabled: hasBalloon(asNode(devices['memballoon']), arch, attribute(osType, 'machine')),
     hugepages: hugepageSizes(asNode(asNode(domain['memoryBacking'])?.['hugepages'])),
+    hugepageNodes: hugepageNodes(asNode(asNode(domain['memoryBacking'])?.['hugepages']), asNode(domain['cpu']), memoryBytes),
     hostdevs,
   };
 }

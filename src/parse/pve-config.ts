@@ -37,6 +37,10 @@ export interface PveVmConfig {
   onBoot: boolean;
   /** `hugepages:` as written: `2`, `1024` or `any`. */
   hugepages: string | undefined;
+  /** `sockets:` (default 1): without `numa<N>` entries qemu-server splits memory evenly across that many guest nodes. */
+  sockets: number;
+  /** `memory=` of each `numa<N>:` entry, MiB: a custom guest NUMA topology. */
+  numaNodeMemoryMiB: number[];
   hostPci: PveHostPci[];
 }
 
@@ -183,8 +187,11 @@ function readCurrent(lines: RawLine[], problems: PveConfigProblem[], rejected: S
     balloonInvalid: false,
     onBoot: false,
     hugepages: undefined,
+    sockets: 1,
+    numaNodeMemoryMiB: [],
     hostPci: [],
   };
+  const numaNodes = new Map<number, number>();
   const hostPci = new Map<string, PveHostPci>();
   const accepted = new Map<string, number>();
   for (const { line, key, value } of lines) {
@@ -197,6 +204,15 @@ function readCurrent(lines: RawLine[], problems: PveConfigProblem[], rejected: S
       else if (key === 'hugepages') {
         if (!/^(2|1024|any)$/.test(value)) throw new Error(`expected 2, 1024 or any, got ${JSON.stringify(value)}`);
         config.hugepages = value;
+      } else if (key === 'sockets') {
+        if (!/^[1-9]\d{0,2}$/.test(value)) throw new Error(`expected a number of sockets, got ${JSON.stringify(value)}`);
+        config.sockets = Number(value);
+      }
+      else if (/^numa\d+$/.test(key)) {
+        // PVE::QemuServer::Memory `config` dies on a custom node without memory.
+        const memory = parsePropertyString(value, undefined).get('memory');
+        if (memory === undefined) throw new Error('no memory=');
+        numaNodes.set(Number(key.slice('numa'.length)), parseMiB(memory, 1));
       } else if (/^hostpci\d+$/.test(key)) {
         // PVE::QemuServer::PCI `$MAX_HOSTPCI_DEVICES`: the schema has hostpci0 to hostpci15 only.
         if (Number(key.slice('hostpci'.length)) >= pveMaxHostPciDevices) throw new Error(`qemu-server reads hostpci0 to hostpci${pveMaxHostPciDevices - 1} only`);
@@ -220,6 +236,7 @@ function readCurrent(lines: RawLine[], problems: PveConfigProblem[], rejected: S
     config.balloonInvalid = true;
     problems.push({ line: accepted.get('balloon') ?? 0, key: 'balloon', message: `balloon: ${config.balloonMiB} MiB is more than memory (${config.memoryMiB} MiB)` });
   }
+  config.numaNodeMemoryMiB = [...numaNodes].sort(([a], [b]) => a - b).map(([, mib]) => mib);
   config.hostPci = [...hostPci.values()].sort((a, b) => Number(a.slot.slice('hostpci'.length)) - Number(b.slot.slice('hostpci'.length)));
   return config;
 }

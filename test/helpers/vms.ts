@@ -13,6 +13,7 @@ export function vm(vmid: string, overrides: Partial<Vm> = {}, process?: { pid: n
     balloonEnabled: false,
     balloonMinBytes: undefined,
     hugepages: undefined,
+    hugepageDemand: undefined,
     pending: undefined,
     configProblems: 0,
     configUnreadable: false,

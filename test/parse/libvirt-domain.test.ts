@@ -16,6 +16,7 @@ describe('libvirt domain XML', () => {
       arch: 'x86_64',
       balloonEnabled: false,
       hugepages: [GiB],
+      hugepageNodes: [{ memoryBytes: 16 * GiB, page: GiB }],
       // The USB hostdev and the guest-side <address> inside each hostdev are not host PCI devices.
       hostdevs: ['0000:01:00.0', '0000:01:00.1'],
     });
@@ -93,7 +94,13 @@ describe('libvirt domain XML read as libvirt hands it to QEMU', () => {
 
   it('reads 4 KiB pages as ordinary memory, sizes per NUMA node, and DIMM page sizes as not backing guest RAM', () => {
     expect(parseLibvirtDomain(standalone('hugepages-4k.xml')).hugepages).toBeUndefined();
-    expect(parseLibvirtDomain(standalone('hugepages-numa-mixed.xml')).hugepages).toEqual([GiB, 2 * 1024 ** 2]);
+    const mixed = parseLibvirtDomain(standalone('hugepages-numa-mixed.xml'));
+    expect(mixed.hugepages).toEqual([GiB, 2 * 1024 ** 2]);
+    // Node 2 is on 4 KiB pages: ordinary memory, in no pool.
+    expect(mixed.hugepageNodes).toEqual([
+      { memoryBytes: 2 * GiB, page: GiB },
+      { memoryBytes: 2 * GiB, page: 2 * 1024 ** 2 },
+    ]);
     const dimm = parseLibvirtDomain(standalone('dimm-hugepages.xml'));
     expect(dimm.hugepages).toBeUndefined();
     expect(dimm.memoryBytes).toBe(10 * GiB);

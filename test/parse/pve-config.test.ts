@@ -20,8 +20,20 @@ describe('Proxmox VM config parser', () => {
       balloonInvalid: false,
       onBoot: true,
       hugepages: undefined,
+      sockets: 1,
+      numaNodeMemoryMiB: [],
       hostPci: [{ slot: 'hostpci0', line: 5, hostIds: ['0000:00:17.0'], mapping: undefined }],
     });
+  });
+
+  it('reads the guest NUMA nodes qemu-server sizes hugepages by: numaN memory and sockets', () => {
+    const { current, problems } = parsePveConfig('hugepages: any\nnuma: 1\nsockets: 2\nnuma1: cpus=4-7,hostnodes=1,memory=3584,policy=bind\nnuma0: cpus=0-3,hostnodes=0,memory=8192,policy=bind\nnuma2: cpus=8\nsockets: two\n');
+    expect(current.sockets).toBe(2);
+    expect(current.numaNodeMemoryMiB).toEqual([8192, 3584]);
+    expect(problems.map(({ line, message }) => [line, message])).toEqual([
+      [6, 'numa2: no memory='],
+      [7, 'sockets: expected a number of sockets, got "two"'],
+    ]);
   });
 
   it('reads memory in plain MiB and in the property form, and rejects nonsense', () => {
