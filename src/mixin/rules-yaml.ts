@@ -114,6 +114,7 @@ const sectionWidth = 100;
  * in groups with alerts, rules of different names. Throws if the text would not read back as the rules.
  */
 export function renderRules(header: string, groups: RuleGroup[]): string {
+  const values = ruleValues(groups);
   const out = [...commentLines(header, ''), '', 'groups:'];
   groups.forEach((group, groupIndex) => {
     if (groupIndex > 0) out.push('');
@@ -156,6 +157,6 @@ export function renderRules(header: string, groups: RuleGroup[]): string {
     }
   });
   const text = out.join('\n') + '\n';
-  if (!isDeepStrictEqual(parse(text), ruleValues(groups))) throw new Error('the rendered rules do not read back as written: check the quoting of an expression or annotation');
+  if (!isDeepStrictEqual(parse(text), values)) throw new Error('the rendered rules do not read back as written: check the quoting of an expression or annotation');
   return text;
 }
