@@ -6,6 +6,8 @@ import { barGaugePanel, byName, q, row, stateTimelinePanel, statPanel, tablePane
 /** grafana/vfio-fleet.json. `${host}` selects the hosts chosen in the variables, `${jobs}` every host of the chosen jobs. */
 export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder {
   const { host } = matchers(config);
+  /** Per host, the devices assigned to VMs but bound to a host driver (0 for a host without any). */
+  const devicesOnHostDriver = `sum by (instance) ((1 - max by (instance, pci_address) (vfio_pci_device_vfio_bound{${host}})) * on (instance, pci_address) max by (instance, pci_address) (vfio_vm_pci_device_info{${host}})) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0`;
   return dashboardBase(
     'vfio-fleet',
     'VFIO passthrough: fleet',
@@ -63,7 +65,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         thresholds: thresholds('green', 1, 'red'),
         colorMode: 'background',
         targets: [
-          q(`sum(sum by (instance) ((1 - max by (instance, pci_address) (vfio_pci_device_vfio_bound{${host}})) * on (instance, pci_address) max by (instance, pci_address) (vfio_vm_pci_device_info{${host}})) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0)`, 'devices'),
+          q(`sum(${devicesOnHostDriver})`, 'devices'),
         ],
       }),
     )
@@ -124,7 +126,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
           q(`max by (instance) (vfio_iommu_enabled{${host}})`),
           q(`max by (instance) (vfio:host_passthrough_vms_running{${host}})`),
           q(`min by (instance) (vfio:vm_start_headroom_bytes{${host}})`),
-          q(`sum by (instance) ((1 - max by (instance, pci_address) (vfio_pci_device_vfio_bound{${host}})) * on (instance, pci_address) max by (instance, pci_address) (vfio_vm_pci_device_info{${host}})) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0`),
+          q(devicesOnHostDriver),
           q(`sum by (instance) (increase(vfio_oom_kills_total{${host}}[$__range]))`),
           q(`max by (instance) (sum by (instance, job) ((vfio_vm_memory_configured_bytes{${host}} > vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_configured_bytes{${host}}) and on (instance, job, vmid) (vfio_vm_passthrough_devices{${host}} > 0) and on (instance, job, vmid) (vfio_vm_running{${host}} == 1)) or vfio_exporter_build_info{${host}} * 0)`),
           q(`min by (instance) (vfio:host_passthrough_memory_capacity_bytes{${host}} - vfio:host_passthrough_memory_committed_bytes{${host}})`),
@@ -178,7 +180,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
-          q(`sort_desc(sum by (instance) ((1 - max by (instance, pci_address) (vfio_pci_device_vfio_bound{${host}})) * on (instance, pci_address) max by (instance, pci_address) (vfio_vm_pci_device_info{${host}})) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0)`, '{{instance}}'),
+          q(`sort_desc(${devicesOnHostDriver})`, '{{instance}}'),
         ],
       }),
     )

@@ -6,6 +6,8 @@ import { barGaugePanel, byName, byQuery, gaugePanel, q, regexMap, row, stateTime
 /** grafana/vfio-overview.json. `${host}` selects the hosts chosen in the variables, `${jobs}` every host of the chosen jobs. */
 export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuilder {
   const { host } = matchers(config);
+  /** Per host, the RAM running passthrough VMs pin: all they are configured with, or what is locked if more (0 without any). */
+  const pinnedByPassthroughVMs = `(sum by (instance, job) ((vfio_vm_memory_configured_bytes{${host}} > vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_configured_bytes{${host}}) and on (instance, job, vmid) (vfio_vm_passthrough_devices{${host}} > 0) and on (instance, job, vmid) (vfio_vm_running{${host}} == 1)) or on (instance, job) vfio_host_memory_total_bytes{${host}} * 0)`;
   return dashboardBase(
     'vfio-overview',
     'VFIO passthrough: host overview',
@@ -108,8 +110,8 @@ export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuild
           byQuery('E', { color: { mode: 'fixed', fixedColor: 'text' }, 'custom.stacking': { mode: 'none', group: 'A' }, 'custom.fillOpacity': 0, 'custom.lineStyle': { fill: 'dash', dash: [10, 10] } }),
         ],
         targets: [
-          q(`(sum by (instance, job) ((vfio_vm_memory_configured_bytes{${host}} > vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_configured_bytes{${host}}) and on (instance, job, vmid) (vfio_vm_passthrough_devices{${host}} > 0) and on (instance, job, vmid) (vfio_vm_running{${host}} == 1)) or on (instance, job) vfio_host_memory_total_bytes{${host}} * 0)`, 'pinned by passthrough VMs'),
-          q(`clamp_min(vfio_host_memory_total_bytes{${host}} - vfio_host_memory_available_bytes{${host}} - (vfio_host_zfs_arc_size_bytes{${host}} or vfio_host_memory_total_bytes{${host}} * 0) - on (instance, job) (sum by (instance, job) ((vfio_vm_memory_configured_bytes{${host}} > vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_configured_bytes{${host}}) and on (instance, job, vmid) (vfio_vm_passthrough_devices{${host}} > 0) and on (instance, job, vmid) (vfio_vm_running{${host}} == 1)) or on (instance, job) vfio_host_memory_total_bytes{${host}} * 0), 0)`, 'other used'),
+          q(pinnedByPassthroughVMs, 'pinned by passthrough VMs'),
+          q(`clamp_min(vfio_host_memory_total_bytes{${host}} - vfio_host_memory_available_bytes{${host}} - (vfio_host_zfs_arc_size_bytes{${host}} or vfio_host_memory_total_bytes{${host}} * 0) - on (instance, job) ${pinnedByPassthroughVMs}, 0)`, 'other used'),
           q(`vfio_host_zfs_arc_size_bytes{${host}}`, 'ZFS ARC'),
           q(`vfio_host_memory_available_bytes{${host}}`, 'available'),
           q(`vfio_host_memory_total_bytes{${host}}`, 'total'),
@@ -175,7 +177,7 @@ export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuild
         thresholds: thresholds('green'),
         transformations: [{ id: 'configFromData', options: { configRefId: 'B', mappings: [{ fieldName: 'total', handlerKey: 'max' }] } }],
         targets: [
-          q(`(sum by (instance, job) ((vfio_vm_memory_configured_bytes{${host}} > vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_locked_bytes{${host}} or vfio_vm_memory_configured_bytes{${host}}) and on (instance, job, vmid) (vfio_vm_passthrough_devices{${host}} > 0) and on (instance, job, vmid) (vfio_vm_running{${host}} == 1)) or on (instance, job) vfio_host_memory_total_bytes{${host}} * 0)`, 'pinned'),
+          q(pinnedByPassthroughVMs, 'pinned'),
           q(`sum by (instance) (vfio_host_memory_total_bytes{${host}})`, 'total'),
         ],
       }),
