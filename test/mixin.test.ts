@@ -75,7 +75,8 @@ describe('vfio-exporter mixin', () => {
       const rules = path.join(dir.dir, 'alerts/vfio.rules.yml');
       expect(lstatSync(rules).isFile()).toBe(true);
       expect(readFileSync(rules, 'utf8')).toBe(readFileSync(path.join(repoRoot, 'alerts/vfio.rules.yml'), 'utf8'));
-      expect(statSync(path.join(dir.dir, 'grafana/vfio-fleet.json')).mode & 0o777).toBe(0o644);
+      // 0644 as the umask lets it (the command runs with this process's umask).
+      expect(statSync(path.join(dir.dir, 'grafana/vfio-fleet.json')).mode & 0o777).toBe(0o644 & ~process.umask());
     } finally {
       dir.remove();
     }
