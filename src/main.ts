@@ -62,6 +62,14 @@ async function main(): Promise<number | undefined> {
       } catch (error) {
         return fail(errorMessage(error), error instanceof UsageError ? 2 : 1);
       }
+    case 'mixin':
+      try {
+        const { runMixin } = await import('./mixin/command.js');
+        await runMixin(config, (text) => process.stdout.write(text));
+        return 0;
+      } catch (error) {
+        return fail(errorMessage(error), error instanceof UsageError ? 2 : 1);
+      }
     default:
       return fail(`command ${config.command} is not available in this build`, 2);
   }

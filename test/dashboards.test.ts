@@ -1,19 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startExporter, type RunningExporter } from '../src/exporter.js';
-import { silentLogger } from '../src/log.js';
-import { configFor, findBinary, repoRoot } from './helpers/fixtures.js';
+import { startDashboardLab, type DashboardLab, type LabHost } from './helpers/dashboard-lab.js';
+import { findBinary, repoRoot } from './helpers/fixtures.js';
 import {
   allPanels, loadDashboards, mergeTables, organizeOf, queries, queryPanels, regexValue, shownMetrics, substitute, unitOf, valueColumn,
   type Dashboard, type Panel, type Row, type Target,
 } from './helpers/grafana.js';
-import { rulesFile, tempDir, waitFor } from './helpers/alerting.js';
-import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
-import { startQemu, type RunningQemu } from './helpers/qemu.js';
-import { copyHostKept } from './helpers/tmp-host.js';
+import { rulesFile, tempDir } from './helpers/alerting.js';
+import type { RunningPrometheus, Sample } from './helpers/prometheus.js';
 
 const grafanaDir = path.join(repoRoot, 'grafana');
 const dashboards = loadDashboards(grafanaDir);
@@ -197,15 +194,9 @@ const tables = dashboards.flatMap(({ file, dashboard }) =>
 const dashboardByUid = (uid: string): Dashboard => dashboards.find(({ dashboard }) => dashboard.uid === uid)!.dashboard;
 const panelNamed = (dashboard: Dashboard, title: string): Panel => queryPanels(dashboard).find((panel) => panel.title === title)!;
 
-interface Host {
-  copy: { root: string; flags: string[] };
-  exporter: RunningExporter;
-  instance: string;
-}
-
 describe('through a real Prometheus scraping the seed host (suprox) and the same host after its fix (suprox-fixed)', () => {
-  const hosts: Partial<Record<'seed' | 'fixed', Host>> = {};
-  let qemu: RunningQemu | undefined;
+  const hosts: Partial<Record<'seed' | 'fixed', LabHost>> = {};
+  let lab: DashboardLab | undefined;
   let prometheus: RunningPrometheus | undefined;
   const onSeed = (): Record<string, string> => ({ instance: regexValue(hosts.seed!.instance) });
 
@@ -227,51 +218,18 @@ describe('through a real Prometheus scraping the seed host (suprox) and the same
     return { frames, rows: mergeTables(frames) };
   }
 
-  const valueOn = (samples: Sample[], host: Host, labels: Record<string, string> = {}): number =>
+  const valueOn = (samples: Sample[], host: LabHost, labels: Record<string, string> = {}): number =>
     Number(samples.find((sample) => sample.metric['instance'] === host.instance && Object.entries(labels).every(([name, value]) => sample.metric[name] === value))?.value[1]);
 
-  async function startHost(name: string): Promise<Host> {
-    const copy = copyHostKept(name);
-    const exporter = await startExporter(configFor([...copy.flags, '--web.listen-address=127.0.0.1:0', '--sample.interval=1s']), silentLogger).catch(
-      (error: unknown) => {
-        rmSync(copy.root, { recursive: true, force: true });
-        throw error;
-      },
-    );
-    return { copy, exporter, instance: `127.0.0.1:${exporter.port}` };
-  }
-
   beforeAll(async () => {
-    hosts.seed = await startHost('suprox');
-    hosts.fixed = await startHost('suprox-fixed');
-    // VM 100 runs on the seed host; a real QEMU answers on its QMP socket, so its balloon has a size.
-    qemu = await startQemu({ qmpSocket: path.join(hosts.seed.copy.root, 'root/run/qemu-server/100.qmp'), memoryMiB: 2048 });
-    prometheus = await startPrometheus({
-      targets: [hosts.seed.instance, hosts.fixed.instance],
-      job,
-      ruleFiles: [rulesFile],
-      intervalSeconds: 1,
-    });
-    const seen = (expr: string) => async (): Promise<true | undefined> => ((await prometheus!.samples(expr)).length > 0 ? true : undefined);
-    await waitFor('three scrapes of each exporter', 20_000, seen(`count(count_over_time(up{job="${job}"}[1m]) >= 3) == 2`));
-    const scrapedAt = Date.now();
-    await waitFor('every rule group evaluated after the scrapes', 10_000, async () =>
-      (await prometheus!.ruleEvaluations()).every((evaluated) => evaluated.getTime() > scrapedAt) ? true : undefined,
-    );
-    // A kill of some process while Prometheus watches, as the seed's /proc/vmstat shows it: the "any process" annotation marks it.
-    const vmstat = path.join(hosts.seed.copy.root, 'proc/vmstat');
-    const counters = readFileSync(vmstat, 'utf8');
-    expect(counters).toMatch(/^oom_kill \d+$/m);
-    writeFileSync(vmstat, counters.replace(/^oom_kill (\d+)$/m, (_line, kills: string) => `oom_kill ${Number(kills) + 1}`));
-    await waitFor('the new OOM kill to be scraped', 10_000, seen('changes(vfio_oom_kills_total[1m]) > 0'));
-    await waitFor('an alert to fire on it', 10_000, seen('ALERTS{alertstate="firing"}'));
+    lab = await startDashboardLab({ hosts: ['suprox', 'suprox-fixed'], job, ruleFiles: [rulesFile] });
+    hosts.seed = lab.hosts['suprox'];
+    hosts.fixed = lab.hosts['suprox-fixed'];
+    prometheus = lab.prometheus;
   }, 60_000);
 
   afterAll(async () => {
-    await prometheus?.stop();
-    for (const host of Object.values(hosts)) await host.exporter.close();
-    await qemu?.close();
-    for (const host of Object.values(hosts)) rmSync(host.copy.root, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it.each(allQueries)('%s returns data on the seed host', async (_name, { expr, label, dashboard }) => {

@@ -6,7 +6,7 @@ import { logFormats, logLevels, type LogFormat, type LogLevel } from '../log.js'
 import { parseByteSize } from '../parse/bytes.js';
 import { parseDuration } from '../parse/duration.js';
 
-export const commands = ['serve', 'check', 'capture'] as const;
+export const commands = ['serve', 'check', 'capture', 'mixin'] as const;
 export type Command = (typeof commands)[number];
 
 export interface ListenAddress {
@@ -37,6 +37,10 @@ export interface Config {
   checkVmid: string | undefined;
   /** `check`: machine-readable output. */
   checkJson: boolean;
+  /** `mixin`: the settings file of the generated rules and dashboards; undefined keeps the defaults. */
+  mixinConfigFile: string | undefined;
+  /** `mixin`: where the rules and dashboards are written. */
+  mixinOutDir: string | undefined;
 }
 
 interface FlagSpec {
@@ -64,6 +68,8 @@ export const valueFlags: readonly FlagSpec[] = [
   { name: 'memory.host-reserve', help: 'Memory kept back for the host when judging whether a VM can start (check, status page); keep equal to vfio:config_host_reserve_bytes in the rules.', defaultValue: '1GiB', placeholder: 'size' },
   { name: 'log.level', help: `Only log messages with the given severity or above: ${logLevels.join(', ')}.`, defaultValue: 'info', placeholder: 'level' },
   { name: 'log.format', help: `Output format of log messages: ${logFormats.join(', ')}.`, defaultValue: 'logfmt', placeholder: 'format' },
+  { name: 'config', help: 'mixin: settings file (YAML) of the generated rules and dashboards: job selector, fleet labels, thresholds, runbook URL.', defaultValue: '', placeholder: 'file' },
+  { name: 'out', help: 'mixin: directory to write alerts/vfio.rules.yml and grafana/*.json into (required).', defaultValue: '', placeholder: 'dir' },
   { name: 'vmid', help: 'check: judge whether this VM can start (exit 0 fits, 1 would fail, 2 could not judge).', defaultValue: '', placeholder: 'id' },
 ];
 
@@ -184,13 +190,15 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
       logFormat: oneOf('log.format', value('log.format'), logFormats),
       checkVmid: optional('vmid'),
       checkJson: booleans.get('json') ?? false,
+      mixinConfigFile: optional('config'),
+      mixinOutDir: optional('out'),
     },
   };
 }
 
 export function usage(): string {
   const lines = [
-    'usage: vfio-exporter [serve|check|capture] [flags]',
+    'usage: vfio-exporter [serve|check|capture|mixin] [flags]',
     '',
     'Prometheus exporter for PCI-passthrough (VFIO) hosts. Every flag can also be set by the',
     'environment variable shown (flag name upper-cased, "." and "-" as "_", prefixed VFIO_EXPORTER_).',

@@ -6,14 +6,14 @@ import path from 'node:path';
 /**
  * Replaces `file` with what `write` puts into it, safely where others can write (the exporter and `capture`
  * run as root): a new file beside it, created exclusively (O_EXCL) without following a link (O_NOFOLLOW),
- * mode 0600, flushed to disk, renamed over `file`, and the directory synced so the rename lasts. A link
- * planted at `file` is replaced, never written through; a file there is replaced and its mode not kept; a
- * failure leaves `file` as it was.
+ * mode 0600 (or `mode`, for what others may read), flushed to disk, renamed over `file`, and the directory
+ * synced so the rename lasts. A link planted at `file` is replaced, never written through; a file there is
+ * replaced and its mode not kept; a failure leaves `file` as it was.
  */
-export async function replacePrivateFile(file: string, write: (stream: NodeJS.WritableStream) => Promise<void>): Promise<void> {
+export async function replacePrivateFile(file: string, write: (stream: NodeJS.WritableStream) => Promise<void>, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const temporary = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     // The stream flushes (fsync) and closes the file when it ends.
     await write(handle.createWriteStream({ flush: true }));
@@ -30,3 +30,11 @@ export async function replacePrivateFile(file: string, write: (stream: NodeJS.Wr
     await directory.close();
   }
 }
+
+/** A writer for replacePrivateFile that puts `text` in the file. */
+export const textWriter = (text: string) => (stream: NodeJS.WritableStream): Promise<void> =>
+  new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('close', () => resolve());
+    stream.end(text);
+  });

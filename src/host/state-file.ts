@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { isMissing } from './fs.js';
-import { replacePrivateFile } from './private-file.js';
+import { replacePrivateFile, textWriter } from './private-file.js';
 
 /** The exporter's state is a few KiB; a larger file is not one it wrote. */
 const maxStateFileBytes = 1024 * 1024;
@@ -47,9 +47,5 @@ async function checkStateDirectory(dir: string): Promise<void> {
  */
 export async function writeStateFile(file: string, text: string): Promise<void> {
   await checkStateDirectory(path.dirname(file));
-  await replacePrivateFile(file, (stream) => new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    stream.once('close', () => resolve());
-    stream.end(text);
-  }));
+  await replacePrivateFile(file, textWriter(text));
 }

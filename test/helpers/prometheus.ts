@@ -25,6 +25,8 @@ export interface PrometheusOptions {
   /** `host:port` of each target of the one scrape job. */
   targets: string[];
   job: string;
+  /** Labels Prometheus adds to every series of the targets (as a fleet's `cluster`, `node`). */
+  targetLabels?: Record<string, string>;
   ruleFiles: string[];
   /** Scrape and rule evaluation interval. */
   intervalSeconds: number;
@@ -37,7 +39,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
   const config = {
     global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
     rule_files: options.ruleFiles,
-    scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets }] }],
+    scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets, labels: options.targetLabels ?? {} }] }],
   };
   const configFile = path.join(dir.dir, 'prometheus.yml');
   // JSON is YAML.

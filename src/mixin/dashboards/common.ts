@@ -1,0 +1,110 @@
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type { MixinConfig } from '../config.js';
+import { datasource } from './panels.js';
+
+/** What every dashboard shares: tags, refresh, time range, crosshair shared across panels. */
+export const dashboardBase = (uid: string, title: string, description: string): dashboard.DashboardBuilder =>
+  new dashboard.DashboardBuilder(title)
+    .uid(uid)
+    .description(description)
+    .tags(['vfio', 'passthrough', 'proxmox', 'vfio-exporter'])
+    .editable()
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .fiscalYearStartMonth(0)
+    .liveNow(false)
+    .refresh('1m')
+    .version(1)
+    .weekStart('')
+    .time({ from: 'now-6h', to: 'now' })
+    .timezone('browser');
+
+/**
+ * The label matchers of the dashboard variables, for a selector: `{${host}}` are the selected hosts,
+ * `{${jobs}}` every host of the selected jobs. Fleet labels come first, each a variable of its own.
+ */
+export function matchers(config: MixinConfig): { host: string; jobs: string } {
+  const jobs = [...config.fleetLabels.map((label) => `${label}=~"$${label}"`), 'job=~"$job"'].join(', ');
+  return { jobs, host: `${jobs}, instance=~"$instance"` };
+}
+
+const datasourceVariable = (): dashboard.DatasourceVariableBuilder =>
+  new dashboard.DatasourceVariableBuilder('datasource')
+    .label('Data source')
+    .type('prometheus')
+    .current({ text: 'default', value: 'default' })
+    .hide(dashboard.VariableHide.DontHide)
+    .regex('')
+    .includeAll(false)
+    .multi(false)
+    .description('Prometheus that scrapes the vfio-exporters');
+
+/** A multi-value variable with All, from `label_values(selector, label)`, refreshed with the time range. */
+export const labelVariable = (name: string, label: string, description: string, labelValues: string): dashboard.QueryVariableBuilder =>
+  new dashboard.QueryVariableBuilder(name)
+    .label(label)
+    .datasource(datasource)
+    .query({ qryType: 1, query: labelValues, refId: 'PrometheusVariableQueryEditor-VariableQuery' })
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .multi(true)
+    .includeAll(true)
+    .current({ text: ['All'], value: ['$__all'] })
+    .options([])
+    .regex('')
+    .sort(dashboard.VariableSort.NumericalAsc)
+    .hide(dashboard.VariableHide.DontHide)
+    .description(description);
+
+/** The data source, then each fleet label (each narrowing the next), the job and the host. */
+export function variables(config: MixinConfig): cog.Builder<dashboard.VariableModel>[] {
+  const narrowed: string[] = [];
+  const fleet = config.fleetLabels.map((label) => {
+    const selector = narrowed.length > 0 ? `vfio_exporter_build_info{${narrowed.join(', ')}}` : 'vfio_exporter_build_info';
+    narrowed.push(`${label}=~"$${label}"`);
+    return labelVariable(label, label, `Values of the fleet label ${label}`, `label_values(${selector}, ${label})`);
+  });
+  const { jobs } = matchers(config);
+  const jobSelector = narrowed.length > 0 ? `vfio_exporter_build_info{${narrowed.join(', ')}}` : 'vfio_exporter_build_info';
+  return [
+    datasourceVariable(),
+    ...fleet,
+    labelVariable('job', 'Job', 'Scrape jobs of vfio-exporters', `label_values(${jobSelector}, job)`),
+    labelVariable('instance', 'Host', 'Hosts running vfio-exporter', `label_values(vfio_exporter_build_info{${jobs}}, instance)`),
+  ];
+}
+
+/** The fields of a Prometheus annotation query, which the SDK's AnnotationQuery type does not model. */
+interface PrometheusAnnotation {
+  name: string;
+  enable: boolean;
+  iconColor: string;
+  expr: string;
+  titleFormat: string;
+  textFormat: string;
+  tagKeys: string;
+  useValueForTime: boolean;
+}
+
+export const prometheusAnnotation = (annotation: PrometheusAnnotation): cog.Builder<dashboard.AnnotationQuery> => ({
+  build: () => ({
+    ...new dashboard.AnnotationQueryBuilder().name(annotation.name).datasource(datasource).enable(annotation.enable).hide(false).iconColor(annotation.iconColor).build(),
+    expr: annotation.expr,
+    step: '1m',
+    titleFormat: annotation.titleFormat,
+    textFormat: annotation.textFormat,
+    tagKeys: annotation.tagKeys,
+    useValueForTime: annotation.useValueForTime,
+  }),
+});
+
+export const dashboardLink = (title: string, uid: string, tooltip: string, includeVars: boolean): dashboard.DashboardLinkBuilder =>
+  new dashboard.DashboardLinkBuilder(title)
+    .type(dashboard.DashboardLinkType.Link)
+    .url(`/d/${uid}`)
+    .icon('dashboard')
+    .includeVars(includeVars)
+    .keepTime(true)
+    .targetBlank(false)
+    .tooltip(tooltip)
+    .asDropdown(false)
+    .tags([]);
