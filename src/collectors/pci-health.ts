@@ -31,8 +31,8 @@ export const pciHealthCollector: CollectorDefinition<'pci_health'> = {
         const release = await readOptionalText(procPath(context.paths, 'sys/kernel/osrelease'));
         const hasResetMethod = release === undefined ? undefined : kernelHasResetMethod(release);
         const vfIndexes = new Map<string, number>();
-        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, async (tree, busEntry, address): Promise<PciHealthDevice> => {
-          const { virtfns, ...read } = await readPciHealth(tree, busEntry, hasResetMethod);
+        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, async (tree, { address, instance }): Promise<PciHealthDevice> => {
+          const { virtfns, ...read } = await readPciHealth(tree, instance, hasResetMethod);
           for (const { index, address: vf } of virtfns) vfIndexes.set(vf, index);
           return { address, ...read, vfIndex: undefined };
         });
