@@ -56,6 +56,10 @@ export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
       }
       return modules;
     };
+    // Each device as last built, by address and modalias, for the configuration it was built with: a
+    // sample that finds the same devices and configuration hands back the same facts, whose text is kept.
+    let built = { settings: '', devices: new Map<string, BootBindingDevice>() };
+    let last: BootBindingFacts | undefined;
     return {
       async collect(context) {
         const { paths } = context;
@@ -66,6 +70,9 @@ export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
         const cmdlineIds = parseVfioPciIds(cmdlineVfioIds(config.cmdline) ?? '').map((id) => ({ source: 'cmdline' as const, id, directive: undefined }));
         const modprobeIds = config.modprobe.vfioIds.flatMap((directive) => parseVfioPciIds(directive.ids).map((id) => ({ source: 'modprobe' as const, id, directive })));
         const allIds: { source: 'cmdline' | 'modprobe'; id: VfioPciId; directive: ModprobeDirective | undefined }[] = [...cmdlineIds, ...modprobeIds];
+        const settings = JSON.stringify([config.cmdline, config.modprobe.vfioIds, [...config.modprobe.softdepAfterVfio], [...config.modprobe.blacklisted]]);
+        const previous = built.settings === settings && aliases === modulesByModalias.aliases ? built.devices : new Map<string, BootBindingDevice>();
+        const next = new Map<string, BootBindingDevice>();
         const { values: devices, errors: deviceErrors } = await readEachPciDevice(context, 'boot_binding', log, async (tree, { address, instance }): Promise<BootBindingDevice | undefined> => {
           let modalias = modaliases.get(instance);
           if (!modaliases.has(instance)) {
@@ -73,17 +80,34 @@ export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
             modaliases.set(instance, modalias);
           }
           if (modalias === undefined) return undefined;
+          const key = `${address} ${modalias}`;
+          const same = previous.get(key);
+          if (same) {
+            next.set(key, same);
+            return same;
+          }
           const ids = parseModalias(modalias);
           const modules = aliases === undefined ? undefined : modulesFor(aliases, modalias);
           const vfioIds = allIds.filter(({ id }) => vfioIdMatches(id, ids)).map(({ source, id, directive }) => ({ source, id: id.text, directive }));
           const hostModules = (modules ?? []).filter(isHostModule);
           const heldBack = hostModules.filter((module) => config.modprobe.softdepAfterVfio.has(module) || config.modprobe.blacklisted.has(module));
           const reserved = modules === undefined ? undefined : vfioIds.length > 0 && heldBack.length === hostModules.length;
-          return { address, ids, modules, vfioIds, heldBack, reserved };
+          const device = { address, ids, modules, vfioIds, heldBack, reserved };
+          next.set(key, device);
+          return device;
         });
+        built = { settings, devices: next };
         errors.push(...deviceErrors);
         const vfioInInitramfs = config.initramfsModules?.includes('vfio_pci');
-        return { facts: { release: config.release, devices, vfioInInitramfs }, errors };
+        if (
+          last === undefined ||
+          last.release !== config.release ||
+          last.vfioInInitramfs !== vfioInInitramfs ||
+          last.devices.length !== devices.length ||
+          last.devices.some((device, index) => device !== devices[index])
+        )
+          last = { release: config.release, devices, vfioInInitramfs };
+        return { facts: last, errors };
       },
     };
   },
