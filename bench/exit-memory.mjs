@@ -7,5 +7,5 @@ process.on('exit', () => {
   const status = readFileSync('/proc/self/status', 'utf8');
   const bytes = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   const { heapUsed, heapTotal } = process.memoryUsage();
-  process.stderr.write(`exit-memory ${JSON.stringify({ rss: bytes('VmRSS'), peak: bytes('VmHWM'), heapUsed, heapTotal })}\n`);
+  process.stderr.write(`exit-memory ${JSON.stringify({ rss: bytes('VmRSS'), peak: bytes('VmHWM'), anon: bytes('RssAnon'), file: bytes('RssFile'), heapUsed, heapTotal })}\n`);
 });

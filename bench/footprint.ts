@@ -6,16 +6,14 @@ import { repoRoot } from '../test/helpers/fixtures.js';
 import { builtMain, startExporterProcess, type ExporterProcess } from './exporter-process.js';
 import { get } from './http.js';
 import type { NodeExporter } from './node-exporter.js';
-import { residentBytes } from './proc-stat.js';
-import { withTimeout } from './processes.js';
+import { residentBytes, type ResidentSet } from './proc-stat.js';
+import { spawnTracked, stopChild, withTimeout } from './processes.js';
 import { mib } from './table.js';
 
 export const singleExecutable = path.join(repoRoot, 'dist/vfio-exporter');
 
-/** What a process holds once settled: resident set (now and peak) and, where it says, its V8 heap. */
-export interface Footprint {
-  rss: number;
-  peak: number;
+/** What a process holds once settled: resident set (now, peak, anonymous and file-backed) and, where it says, its V8 heap. */
+export interface Footprint extends ResidentSet {
   heapUsed: number | undefined;
   heapTotal: number | undefined;
 }
@@ -46,7 +44,7 @@ export async function serveFootprints(
   subjects: readonly Subject[],
   nodeExporter: Extract<NodeExporter, { pid: number }>,
   options: { settleMs: number; scrapeEveryMs: number },
-): Promise<{ exporters: Footprint[]; nodeExporterRss: number }> {
+): Promise<{ exporters: Footprint[]; nodeExporter: ResidentSet }> {
   const exporters: ExporterProcess[] = [];
   try {
     for (const subject of subjects) exporters.push(await startExporterProcess(subject.flags, { executable: subject.executable }));
@@ -67,7 +65,7 @@ export async function serveFootprints(
         heapTotal: seriesValue(scrape, 'nodejs_heap_size_total_bytes'),
       });
     }
-    return { exporters: footprints, nodeExporterRss: residentBytes(nodeExporter.pid).rss };
+    return { exporters: footprints, nodeExporter: residentBytes(nodeExporter.pid) };
   } finally {
     await Promise.all(exporters.map((exporter) => exporter.stop()));
   }
@@ -100,3 +98,26 @@ export const timesNodeExporter = (bytes: number, nodeExporterRss: number): strin
 /** Heap used of heap total, where the process reported them. */
 export const heapOf = (footprint: Footprint): string =>
   footprint.heapUsed === undefined || footprint.heapTotal === undefined ? '' : `; V8 heap ${mib(footprint.heapUsed)} used of ${mib(footprint.heapTotal)}`;
+
+/** A resident set and how it splits: anonymous memory (heap, stacks) and pages of mapped files (the binary). */
+export const residentSplit = ({ rss, anon, file }: ResidentSet): string => `${mib(rss)} (anon ${mib(anon)} + file ${mib(file)})`;
+
+/**
+ * The floor any Node.js program starts from on this machine: this `node` doing nothing, and with an HTTP
+ * server listening on loopback, each in a process of its own, 2 s after it started.
+ */
+export async function nodeFloor(): Promise<{ bare: ResidentSet; http: ResidentSet }> {
+  const measure = async (code: string): Promise<ResidentSet> => {
+    const child = spawnTracked(process.execPath, ['-e', code], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return residentBytes(child.pid!);
+    } finally {
+      await stopChild(child);
+    }
+  };
+  return {
+    bare: await measure('setInterval(() => {}, 1 << 30)'),
+    http: await measure("require('node:http').createServer((request, response) => response.end()).listen(0, '127.0.0.1')"),
+  };
+}

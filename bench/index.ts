@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fixtureFlags } from '../test/helpers/fixtures.js';
 import { startExporterProcess, type ExporterProcess } from './exporter-process.js';
-import { buildSingleExecutable, checkFootprint, heapOf, serveFootprints, singleExecutable, timesNodeExporter, type Footprint } from './footprint.js';
+import { buildSingleExecutable, checkFootprint, heapOf, nodeFloor, residentSplit, serveFootprints, singleExecutable, timesNodeExporter, type Footprint } from './footprint.js';
 import { get, median } from './http.js';
 import type { HeapGrowth } from './heap-growth.js';
 import type { KmsgThroughput } from './kmsg.js';
@@ -181,7 +181,8 @@ async function footprintRows(host: SyntheticHost): Promise<Row[]> {
     const [synthetic] = syntheticRun.exporters as [Footprint];
     const check = await checkFootprint(fixtureFlags('suprox'));
     const checkNodeExporterRss = residentBytes(nodeExporter.pid).rss;
-    const nodeExporterRss = seedRun.nodeExporterRss;
+    const floor = await nodeFloor();
+    const nodeExporterRss = seedRun.nodeExporter.rss;
     return [
       {
         metric: `RSS serving the seed host, ${seconds}`,
@@ -197,7 +198,12 @@ async function footprintRows(host: SyntheticHost): Promise<Row[]> {
         ratio: sea.rss / seed.rss / 1.1,
         pass: sea.rss <= 1.1 * seed.rss,
       },
-      context(`RSS serving the synthetic host, ${seconds}`, timesNodeExporter(synthetic.rss, syntheticRun.nodeExporterRss) + heapOf(synthetic)),
+      context(
+        'RSS split, seed host (as above)',
+        `exporter ${residentSplit(seed)}; single executable ${residentSplit(sea)}; node_exporter ${residentSplit(seedRun.nodeExporter)}`,
+      ),
+      context('RSS of Node.js alone, this machine', `node doing nothing ${residentSplit(floor.bare)}; with an HTTP server listening ${residentSplit(floor.http)}`),
+      context(`RSS serving the synthetic host, ${seconds}`, timesNodeExporter(synthetic.rss, syntheticRun.nodeExporter.rss) + heapOf(synthetic)),
       context('peak RSS (VmHWM) serving: seed host, single executable, synthetic host', [seed, sea, synthetic].map((footprint) => mib(footprint.peak)).join(', ')),
       context('peak RSS (VmHWM) of check, seed host', `${timesNodeExporter(check.peak, checkNodeExporterRss)}${heapOf(check)} at exit`),
     ];

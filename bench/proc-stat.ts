@@ -17,9 +17,17 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** VmRSS and VmHWM (peak) of a process, bytes. */
-export function residentBytes(pid: number): { rss: number; peak: number } {
+/** A process's resident set, bytes: VmRSS and its peak VmHWM; RssAnon (heap, stacks) and RssFile (pages of the binary and other mapped files). */
+export interface ResidentSet {
+  rss: number;
+  peak: number;
+  anon: number;
+  file: number;
+}
+
+/** The resident set of a process from /proc/<pid>/status. */
+export function residentBytes(pid: number): ResidentSet {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kB = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kB('VmRSS'), peak: kB('VmHWM') };
+  return { rss: kB('VmRSS'), peak: kB('VmHWM'), anon: kB('RssAnon'), file: kB('RssFile') };
 }

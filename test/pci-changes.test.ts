@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSampler } from '../src/exporter.js';
@@ -54,6 +54,31 @@ describe('pci and iommu collectors across samples', () => {
     expect(after).toContain('vfio_pci_device_vfio_bound{pci_address="0000:00:17.0"} 0');
     expect(after).toContain('vfio_pci_device_driver_override_info{pci_address="0000:00:17.0",driver_override="ahci"} 1');
     expect(after).toContain('vfio_iommu_group_viable{iommu_group="7"} 0');
+    await sampler.stop();
+  });
+
+  it('health and boot facts stay the same objects while nothing changes; a new AER count, reset_method or modprobe.d file shows next sample', async () => {
+    const { root, flags } = copyHost('suprox-fixed');
+    const sampler = createSampler(configFor(flags), silentLogger);
+    const first = await sampler.sample();
+    const second = await sampler.sample();
+    expect(second.snapshot.facts.pci_health).toBe(first.snapshot.facts.pci_health);
+    expect(second.snapshot.facts.boot_binding).toBe(first.snapshot.facts.boot_binding);
+    expect(first.text).toContain('vfio_pci_device_boot_vfio_reserved{pci_address="0000:00:17.0"} 1');
+
+    const nvme = path.join(devicesDir(root), '0000:00:1d.0/0000:07:00.0');
+    const aer = readFileSync(path.join(nvme, 'aer_dev_correctable'), 'utf8');
+    writeFileSync(path.join(nvme, 'aer_dev_correctable'), aer.replace(/^RxErr \d+$/m, 'RxErr 5').replace(/^TOTAL_ERR_COR \d+$/m, 'TOTAL_ERR_COR 6'));
+    writeFileSync(path.join(nvme, 'reset_method'), 'bus\n');
+    writeFileSync(path.join(root, 'root/etc/modprobe.d/vfio.conf'), 'options vfio-pci ids=8086:a352\n');
+    const third = await sampler.sample();
+    expect(third.snapshot.facts.pci_health).not.toBe(first.snapshot.facts.pci_health);
+    expect(third.snapshot.facts.boot_binding).not.toBe(first.snapshot.facts.boot_binding);
+    expect(third.text).toContain('vfio_pci_device_aer_errors_total{pci_address="0000:07:00.0",severity="correctable",error="RxErr"} 5');
+    expect(third.text).toContain('vfio_pci_device_aer_error_messages_total{pci_address="0000:07:00.0",severity="correctable"} 6');
+    expect(third.text).toContain('vfio_pci_device_reset_methods{pci_address="0000:07:00.0"} 1');
+    expect(third.text).not.toContain('vfio_pci_device_reset_method_info{pci_address="0000:07:00.0",reset_method="flr"}');
+    expect(third.text).toContain('vfio_pci_device_boot_vfio_reserved{pci_address="0000:00:17.0"} 0');
     await sampler.stop();
   });
 

@@ -72,7 +72,11 @@ describe('synthetic host generator (benchmark)', () => {
     expect(text).toContain('vfio_pci_device_info{pci_address="0000:10:00.2",vendor_id="0x15b3",device_id="0x101e"');
     expect(assigned.has(host.spareVf)).toBe(false);
     expect(text).toContain(`vfio_pci_device_vfio_bound{pci_address="${host.spareVf}"} 0`);
-    expect(text).not.toMatch(/vfio_collector_success\{collector="[a-z]+"\} 0/);
+    // The health and boot files a 6.x kernel shows: SR-IOV counts on PFs, FLR on VFs, a modalias everywhere.
+    expect(text).toContain(`vfio_pci_device_sriov_numvfs{pci_address="0000:10:00.0"} ${scale.vfsPerPf}`);
+    expect(text).toContain('vfio_pci_device_reset_method_info{pci_address="0000:10:00.2",reset_method="flr"} 1');
+    expect(seriesLines(text, 'vfio_pci_device_boot_vfio_reserved')).toHaveLength(host.summary.pciDevices);
+    expect(text).not.toMatch(/vfio_collector_success\{collector="[a-z_]+"\} 0/);
   });
 
   it('has the VMs it claims: this node\'s configs behind etc/pve/qemu-server, half of them running as kvm with a pid file', () => {

@@ -1,4 +1,4 @@
-import type { FixtureDevice } from '../../test/fixtures/build-hosts.js';
+import type { FixtureDevice, FixturePciHealth } from '../../test/fixtures/build-hosts.js';
 
 /**
  * The PCI tree of a two-socket SR-IOV host: chipset, one host bridge and root ports per socket, a NIC
@@ -100,4 +100,21 @@ export function bindVirtualFunctions(layout: SriovLayout, assigned: ReadonlySet<
     if (index % 8 === 7) return vf;
     return { ...vf, driver: layout.hostVfDriver.get(vf.address)! };
   });
+}
+
+/**
+ * The health attributes a 6.x kernel shows for this tree: root ports and NIC physical functions have AER
+ * (root ports count the messages from below), PFs their SR-IOV counts; VFs and PFs reset by FLR, root
+ * ports and chipset functions by power management. VFs have no AER capability here.
+ */
+export function pciHealthOf(layout: SriovLayout, vfsPerPf: number): Record<string, FixturePciHealth> {
+  const health: Record<string, FixturePciHealth> = {};
+  const physicalFunctions = new Set(layout.virtualFunctions.map((vf) => vf.physfn!));
+  for (const device of layout.platform) {
+    if (device.driver === 'pcieport') health[device.address] = { resetMethod: 'pm', aer: {}, rootPort: {} };
+    else if (physicalFunctions.has(device.address)) health[device.address] = { resetMethod: 'flr', aer: {}, sriov: { totalVfs: vfsPerPf, numVfs: vfsPerPf } };
+    else if (device.driver !== undefined) health[device.address] = { resetMethod: 'pm' };
+  }
+  for (const vf of layout.virtualFunctions) health[vf.address] = { resetMethod: 'flr' };
+  return health;
 }

@@ -1,8 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeSysfs } from '../../test/fixtures/build-hosts.js';
+import { writeModaliases, writePciHealth, writeSysfs } from '../../test/fixtures/build-hosts.js';
 import { fixturesDir, hostDir, hostTreeFlags } from '../../test/helpers/fixtures.js';
-import { bindVirtualFunctions, sriovLayout } from './devices.js';
+import { bindVirtualFunctions, pciHealthOf, sriovLayout } from './devices.js';
 import { writeKernelLog, type KernelLogSummary } from './kernel-log.js';
 import { seededRandom } from './random.js';
 import { hostProcesses, kvmProcess, planVms, vmMemoryKiB, writeProcess, writePveConfigs, type VmPlan } from './vms.js';
@@ -63,6 +63,14 @@ const mib = 1024 * 1024;
 /** The fixture file is small; the full list is what a real host parses. */
 const pciIdsFile = (): string => (existsSync('/usr/share/misc/pci.ids') ? '/usr/share/misc/pci.ids' : path.join(fixturesDir, 'pci.ids'));
 
+/** Likewise the system's modules.alias (a few thousand PCI aliases) when a kernel's modules are installed, else the seed host's. */
+function modulesAlias(): { release: string; file: string } {
+  const installed = existsSync('/lib/modules') ? readdirSync('/lib/modules').sort().find((release) => existsSync(`/lib/modules/${release}/modules.alias`)) : undefined;
+  if (installed !== undefined) return { release: installed, file: `/lib/modules/${installed}/modules.alias` };
+  const release = '6.5.13-1-pve';
+  return { release, file: path.join(hostDir('suprox'), 'root/lib/modules', release, 'modules.alias') };
+}
+
 function writeProcfs(procRoot: string, totalKiB: number, committedKiB: number, oomKills: number, uptimeSeconds: number): void {
   mkdirSync(path.join(procRoot, 'pressure'), { recursive: true });
   const availableKiB = totalKiB - committedKiB - 64 * 1024 * 1024;
@@ -117,6 +125,8 @@ export function generateSyntheticHost(root: string, scale: SyntheticScale = full
   const virtualFunctions = bindVirtualFunctions(layout, assigned);
   const devices = [...layout.platform, ...virtualFunctions];
   writeSysfs(sysfs, devices);
+  writePciHealth(sysfs, devices, pciHealthOf(layout, scale.vfsPerPf));
+  writeModaliases(sysfs, devices);
 
   const pciIds = new Map(devices.map((device) => [`0000:${device.address}`, `${device.vendor}:${device.device}`]));
   writePveConfigs(rootfs, vms, scale.otherNodeVms, (address) => pciIds.get(address)!);
@@ -145,6 +155,13 @@ export function generateSyntheticHost(root: string, scale: SyntheticScale = full
     vmids: vms.map((vm) => vm.vmid),
   });
   writeProcfs(procfs, totalKiB, committedKiB, scale.oomEvents, kmsgSummary.lastMicros / 1e6 + 60);
+  // What the boot_binding collector reads: the running kernel, its command line and its modules' aliases.
+  const { release, file: aliasFile } = modulesAlias();
+  mkdirSync(path.join(procfs, 'sys/kernel'), { recursive: true });
+  writeFileSync(path.join(procfs, 'sys/kernel/osrelease'), `${release}\n`);
+  writeFileSync(path.join(procfs, 'cmdline'), `BOOT_IMAGE=/boot/vmlinuz-${release} root=/dev/mapper/pve-root ro quiet intel_iommu=on iommu=pt\n`);
+  mkdirSync(path.join(rootfs, 'lib/modules', release), { recursive: true });
+  copyFileSync(aliasFile, path.join(rootfs, 'lib/modules', release, 'modules.alias'));
 
   return {
     root,

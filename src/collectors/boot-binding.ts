@@ -1,8 +1,8 @@
-import { readOptionalFile } from '../host/fs.js';
 import { ModulesAliasCache, readBootConfig } from '../host/boot-binding.js';
+import type { PciDeviceInstance } from '../host/pci-bus.js';
 import {
   cmdlineVfioIds, modulesForModalias, parseModalias, parseVfioPciIds, vfioIdMatches,
-  type ModprobeDirective, type PciIds, type VfioPciId,
+  type ModprobeDirective, type ModuleAlias, type PciIds, type VfioPciId,
 } from '../parse/boot-binding.js';
 import { readEachPciDevice } from './each-pci-device.js';
 import type { CollectorDefinition } from './types.js';
@@ -43,6 +43,23 @@ export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
   defaultEnabled: true,
   create(_settings, log) {
     const aliasCache = new ModulesAliasCache();
+    // A device's modalias is made from its ids: read once per device instance. The modules matching a
+    // modalias are found once per modules.alias (a few thousand patterns tried on each).
+    const modaliases = new WeakMap<PciDeviceInstance, string | undefined>();
+    let modulesByModalias = { aliases: undefined as readonly ModuleAlias[] | undefined, modules: new Map<string, string[]>() };
+    const modulesFor = (aliases: readonly ModuleAlias[], modalias: string): string[] => {
+      if (modulesByModalias.aliases !== aliases) modulesByModalias = { aliases, modules: new Map() };
+      let modules = modulesByModalias.modules.get(modalias);
+      if (modules === undefined) {
+        modules = modulesForModalias(aliases, modalias);
+        modulesByModalias.modules.set(modalias, modules);
+      }
+      return modules;
+    };
+    // Each device as last built, by address and modalias, for the configuration it was built with: a
+    // sample that finds the same devices and configuration hands back the same facts, whose text is kept.
+    let built = { settings: '', devices: new Map<string, BootBindingDevice>() };
+    let last: BootBindingFacts | undefined;
     return {
       async collect(context) {
         const { paths } = context;
@@ -53,20 +70,44 @@ export const bootBindingCollector: CollectorDefinition<'boot_binding'> = {
         const cmdlineIds = parseVfioPciIds(cmdlineVfioIds(config.cmdline) ?? '').map((id) => ({ source: 'cmdline' as const, id, directive: undefined }));
         const modprobeIds = config.modprobe.vfioIds.flatMap((directive) => parseVfioPciIds(directive.ids).map((id) => ({ source: 'modprobe' as const, id, directive })));
         const allIds: { source: 'cmdline' | 'modprobe'; id: VfioPciId; directive: ModprobeDirective | undefined }[] = [...cmdlineIds, ...modprobeIds];
-        const { values: devices, errors: deviceErrors } = await readEachPciDevice(context, 'boot_binding', log, async (tree, busEntry, address): Promise<BootBindingDevice | undefined> => {
-          const modalias = await readOptionalFile(tree, `${busEntry}/modalias`);
+        const settings = JSON.stringify([config.cmdline, config.modprobe.vfioIds, [...config.modprobe.softdepAfterVfio], [...config.modprobe.blacklisted]]);
+        const previous = built.settings === settings && aliases === modulesByModalias.aliases ? built.devices : new Map<string, BootBindingDevice>();
+        const next = new Map<string, BootBindingDevice>();
+        const { values: devices, errors: deviceErrors } = await readEachPciDevice(context, 'boot_binding', log, async (tree, { address, instance }): Promise<BootBindingDevice | undefined> => {
+          let modalias = modaliases.get(instance);
+          if (!modaliases.has(instance)) {
+            modalias = instance.attributes.has('modalias') ? (await tree.read(`${instance.dir}/modalias`)).trim() : undefined;
+            modaliases.set(instance, modalias);
+          }
           if (modalias === undefined) return undefined;
+          const key = `${address} ${modalias}`;
+          const same = previous.get(key);
+          if (same) {
+            next.set(key, same);
+            return same;
+          }
           const ids = parseModalias(modalias);
-          const modules = aliases === undefined ? undefined : modulesForModalias(aliases, modalias.trim());
+          const modules = aliases === undefined ? undefined : modulesFor(aliases, modalias);
           const vfioIds = allIds.filter(({ id }) => vfioIdMatches(id, ids)).map(({ source, id, directive }) => ({ source, id: id.text, directive }));
           const hostModules = (modules ?? []).filter(isHostModule);
           const heldBack = hostModules.filter((module) => config.modprobe.softdepAfterVfio.has(module) || config.modprobe.blacklisted.has(module));
           const reserved = modules === undefined ? undefined : vfioIds.length > 0 && heldBack.length === hostModules.length;
-          return { address, ids, modules, vfioIds, heldBack, reserved };
+          const device = { address, ids, modules, vfioIds, heldBack, reserved };
+          next.set(key, device);
+          return device;
         });
+        built = { settings, devices: next };
         errors.push(...deviceErrors);
         const vfioInInitramfs = config.initramfsModules?.includes('vfio_pci');
-        return { facts: { release: config.release, devices, vfioInInitramfs }, errors };
+        if (
+          last === undefined ||
+          last.release !== config.release ||
+          last.vfioInInitramfs !== vfioInInitramfs ||
+          last.devices.length !== devices.length ||
+          last.devices.some((device, index) => device !== devices[index])
+        )
+          last = { release: config.release, devices, vfioInInitramfs };
+        return { facts: last, errors };
       },
     };
   },

@@ -1,7 +1,7 @@
 import { readOptionalText } from '../host/fs.js';
 import { procPath } from '../host/paths.js';
 import { aerSeverities, readPciHealth, type PciHealthRead } from '../host/sysfs-pci-health.js';
-import { kernelHasResetMethod } from '../parse/pci-health.js';
+import { kernelHasResetMethod, type AerCounters } from '../parse/pci-health.js';
 import { readEachPciDevice } from './each-pci-device.js';
 import type { CollectorDefinition } from './types.js';
 
@@ -21,23 +21,43 @@ declare module './types.js' {
   }
 }
 
+const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined, same: (x: T, y: T) => boolean): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, index) => same(x, b[index]!)));
+
+const sameAer = (a: AerCounters | undefined, b: AerCounters | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.messages === b.messages && sameList(a.errors, b.errors, (x, y) => x.error === y.error && x.count === y.count));
+
+/** Whether two reads of a device say the same: then the earlier object stands, and its text with it. */
+const sameHealth = (a: PciHealthDevice, b: PciHealthDevice): boolean =>
+  a.address === b.address &&
+  a.parent === b.parent &&
+  a.physfn === b.physfn &&
+  a.vfIndex === b.vfIndex &&
+  a.sriov?.totalVfs === b.sriov?.totalVfs &&
+  a.sriov?.numVfs === b.sriov?.numVfs &&
+  sameList(a.resetMethods, b.resetMethods, (x, y) => x === y) &&
+  aerSeverities.every((severity) => sameAer(a.aer[severity], b.aer[severity]) && a.aerRootPort[severity] === b.aerRootPort[severity]);
+
 export const pciHealthCollector: CollectorDefinition<'pci_health'> = {
   name: 'pci_health',
   description: 'PCI device reset methods, PCIe AER error counters, SR-IOV functions and upstream bridges',
   defaultEnabled: true,
   create(_settings, log) {
+    // A sample whose devices all read as before hands back the same facts, whose text the sampler keeps.
+    let last: PciHealthFacts | undefined;
     return {
       async collect(context) {
         const release = await readOptionalText(procPath(context.paths, 'sys/kernel/osrelease'));
         const hasResetMethod = release === undefined ? undefined : kernelHasResetMethod(release);
         const vfIndexes = new Map<string, number>();
-        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, async (tree, busEntry, address): Promise<PciHealthDevice> => {
-          const { virtfns, ...read } = await readPciHealth(tree, busEntry, hasResetMethod);
+        const { values: devices, errors } = await readEachPciDevice(context, 'pci_health', log, async (tree, { address, instance }): Promise<PciHealthDevice> => {
+          const { virtfns, ...read } = await readPciHealth(tree, instance, hasResetMethod);
           for (const { index, address: vf } of virtfns) vfIndexes.set(vf, index);
           return { address, ...read, vfIndex: undefined };
         });
         for (const device of devices) if (device.physfn !== undefined) device.vfIndex = vfIndexes.get(device.address);
-        return { facts: { devices }, errors };
+        if (last === undefined || last.devices.length !== devices.length || last.devices.some((device, index) => !sameHealth(device, devices[index]!))) last = { devices };
+        return { facts: last, errors };
       },
     };
   },

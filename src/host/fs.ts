@@ -1,4 +1,4 @@
-import { close, closeSync, constants, fstat, fstatSync, open, openSync, promises as fs, read, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, promises as fs, read, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 
 /** Text files in sysfs/procfs are small; anything larger than this is not what we expect to read. */
 export const maxTextFileBytes = 4 * 1024 * 1024;
@@ -150,6 +150,8 @@ export interface FileTree {
   realpath(file: string): Promise<string>;
   /** Inode number of what `file` resolves to. */
   inode(file: string): Promise<number>;
+  /** Names in a directory, unsorted. */
+  list(dir: string): Promise<string[]>;
 }
 
 const memoryTree: FileTree = {
@@ -158,6 +160,7 @@ const memoryTree: FileTree = {
   readLink: async (link) => readlinkSync(link),
   realpath: async (file) => realpathSync.native(file),
   inode: async (file) => statSync(file).ino,
+  list: async (dir) => readdirSync(dir),
 };
 
 const threadPoolTree: FileTree = {
@@ -166,6 +169,7 @@ const threadPoolTree: FileTree = {
   readLink: (link) => fs.readlink(link),
   realpath: (file) => fs.realpath(file),
   inode: async (file) => (await fs.stat(file)).ino,
+  list: (dir) => fs.readdir(dir),
 };
 
 const treesByRoot = new Map<string, Promise<FileTree>>();

@@ -7,9 +7,23 @@ import { listPciAddresses, pciDevicesDir, readClass, readDriverLink, readIommuGr
 /** A value, or why it could not be read. */
 export type Read<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+/**
+ * One device as added by the kernel and bound to one driver: its real directory and the names in it. The
+ * kernel creates a device's attributes when it adds the device (device_add with pci_dev_groups, each
+ * group's is_visible asked then: drivers/pci/pci-sysfs.c) and a driver may add its own when it binds, so
+ * the directory is listed again only when the device is added again or its driver changes. The same
+ * object until then: a key for whatever only those change.
+ */
+export interface PciDeviceInstance {
+  /** The device's real directory under /sys/devices. */
+  dir: string;
+  attributes: ReadonlySet<string>;
+}
+
 /** One PCI device as a sample reads it. Class, group and driver are needed by everyone; a failure past them is the pci collector's alone. */
 export interface PciDeviceRead {
   address: string;
+  instance: PciDeviceInstance;
   classId: string;
   iommuGroup: string | undefined;
   /** Bound driver (basename of the `driver` link); undefined when unbound. */
@@ -45,6 +59,7 @@ interface CachedDevice {
   /** The device's real directory under /sys/devices. */
   dir: string;
   inode: number;
+  instance: PciDeviceInstance;
   classId: string;
   iommuGroup: string | undefined;
   identity: PciIdentity | undefined;
@@ -118,17 +133,27 @@ class PciBusReader {
       const error = [iommuGroup, classId, driver].find((read) => !read.ok)!.error;
       return { failure: { address, error, iommuGroup, classId, driver } };
     }
+    const listed: Read<PciDeviceInstance> =
+      known !== undefined && known.driver === driver.value
+        ? { ok: true, value: known.instance }
+        : await attempt(async () => ({ dir: deviceDir, attributes: new Set(await tree.list(deviceDir)) }));
+    if (!listed.ok) return { failure: { address, error: listed.error, iommuGroup, classId, driver } };
+    const instance = listed.value;
     const [identity, driverOverride] = await Promise.all([
       known?.identity ? { ok: true as const, value: known.identity } : attempt(() => readPciIdentity(tree, deviceDir, classId.value, iommuGroup.value)),
-      attempt(async () => {
-        const text = await readOptionalFile(tree, `${deviceDir}/driver_override`);
-        return text === undefined ? undefined : parseDriverOverride(text);
-      }),
+      // Kernels before 3.16 have no driver_override.
+      instance.attributes.has('driver_override')
+        ? attempt(async () => {
+            const text = await readOptionalFile(tree, `${deviceDir}/driver_override`);
+            return text === undefined ? undefined : parseDriverOverride(text);
+          })
+        : { ok: true as const, value: undefined },
     ]);
     const overrideValue = driverOverride.ok ? driverOverride.value : undefined;
     next.set(busEntry, {
       dir,
       inode,
+      instance,
       classId: classId.value,
       iommuGroup: iommuGroup.value,
       identity: identity.ok ? identity.value : undefined,
@@ -137,7 +162,7 @@ class PciBusReader {
     });
     const unchanged = known?.identity !== undefined && driverOverride.ok && known.driver === driver.value && known.driverOverride === overrideValue;
     return {
-      device: { address, classId: classId.value, iommuGroup: iommuGroup.value, driver: driver.value, identity, driverOverride },
+      device: { address, instance, classId: classId.value, iommuGroup: iommuGroup.value, driver: driver.value, identity, driverOverride },
       unchanged,
     };
   }

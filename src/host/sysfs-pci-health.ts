@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { isPciAddress } from '../parse/sysfs.js';
 import { parseAerCounters, parseResetMethods, parseUnsigned, type AerCounters } from '../parse/pci-health.js';
-import { isMissing, readOptionalFile, type FileTree } from './fs.js';
+import { isMissing, type FileTree } from './fs.js';
+import type { PciDeviceInstance } from './pci-bus.js';
 
 export const aerSeverities = ['correctable', 'nonfatal', 'fatal'] as const;
 export type AerSeverity = (typeof aerSeverities)[number];
@@ -28,64 +29,75 @@ export interface PciHealthRead {
   virtfns: { index: number; address: string }[];
 }
 
-const optional = async <T>(tree: FileTree, file: string, parse: (text: string) => T): Promise<T | undefined> => {
-  const text = await readOptionalFile(tree, file);
-  return text === undefined ? undefined : parse(text);
-};
+/** What the kernel fixes for a device instance bound to a driver; read once per instance (PciDeviceInstance). */
+interface FixedHealth {
+  parent: string | undefined;
+  physfn: string | undefined;
+  /** A driver may lower TotalVFs when it binds (pci_sriov_set_totalvfs): fixed per instance, which a rebind renews. */
+  totalVfs: number | undefined;
+}
 
-/** A sysfs link's target, or undefined when the link does not exist. */
-async function optionalLink(tree: FileTree, link: string): Promise<string | undefined> {
+const fixedByInstance = new WeakMap<PciDeviceInstance, FixedHealth>();
+
+const linkBasename = async (tree: FileTree, link: string): Promise<string | undefined> => {
   try {
-    return await tree.readLink(link);
+    return path.basename(await tree.readLink(link));
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
   }
-}
-
-/** Basename of the directory a sysfs link points into: the upstream bridge of a bus entry. */
-async function parentOf(tree: FileTree, busEntry: string): Promise<string | undefined> {
-  const target = await optionalLink(tree, busEntry);
-  const parent = target === undefined ? undefined : path.basename(path.dirname(target));
-  return parent !== undefined && isPciAddress(parent) ? parent : undefined;
-}
-
-const linkBasename = async (tree: FileTree, link: string): Promise<string | undefined> => {
-  const target = await optionalLink(tree, link);
-  return target === undefined ? undefined : path.basename(target);
 };
 
+async function readFixedHealth(tree: FileTree, { dir, attributes }: PciDeviceInstance): Promise<FixedHealth> {
+  // The directory's parent is the upstream bridge's, or the root bus (`pci0000:00`).
+  const parent = path.basename(path.dirname(dir));
+  const optionalNumber = async (name: string): Promise<number | undefined> => (attributes.has(name) ? parseUnsigned(await tree.read(`${dir}/${name}`), name) : undefined);
+  return {
+    parent: isPciAddress(parent) ? parent : undefined,
+    physfn: attributes.has('physfn') ? await linkBasename(tree, `${dir}/physfn`) : undefined,
+    totalVfs: await optionalNumber('sriov_totalvfs'),
+  };
+}
+
 /**
- * Reads one device's reset methods, AER counters and SR-IOV links. `busEntry` is
- * `/sys/bus/pci/devices/<address>`; `hasResetMethod` says whether the kernel has the attribute at all
- * (undefined: not known).
+ * Reads one device's reset methods, AER counters and SR-IOV links: only the attributes the device has
+ * (a missing attribute costs an exception per read). `hasResetMethod` says whether the kernel has the
+ * attribute at all (undefined: not known).
  */
-export async function readPciHealth(tree: FileTree, busEntry: string, hasResetMethod: boolean | undefined): Promise<PciHealthRead> {
-  const file = (name: string): string => `${busEntry}/${name}`;
-  const resetText = await readOptionalFile(tree, file('reset_method'));
+export async function readPciHealth(tree: FileTree, instance: PciDeviceInstance, hasResetMethod: boolean | undefined): Promise<PciHealthRead> {
+  const { dir, attributes } = instance;
+  const read = async <T>(name: string, parse: (text: string, name: string) => T): Promise<T | undefined> =>
+    attributes.has(name) ? parse(await tree.read(`${dir}/${name}`), name) : undefined;
+  let fixed = fixedByInstance.get(instance);
+  if (fixed === undefined) {
+    fixed = await readFixedHealth(tree, instance);
+    fixedByInstance.set(instance, fixed);
+  }
+  const resetText = await read('reset_method', (text) => text);
   const resetMethods = resetText !== undefined ? parseResetMethods(resetText) : hasResetMethod ? [] : undefined;
   const aer: PciHealthRead['aer'] = {};
   const aerRootPort: PciHealthRead['aerRootPort'] = {};
   for (const severity of aerSeverities) {
-    const counters = await optional(tree, file(`aer_dev_${severity}`), (text) => parseAerCounters(text, `aer_dev_${severity}`));
+    const counters = await read(`aer_dev_${severity}`, parseAerCounters);
     if (counters) aer[severity] = counters;
-    const received = await optional(tree, file(rootPortFiles[severity]), (text) => parseUnsigned(text, rootPortFiles[severity]));
+    const received = await read(rootPortFiles[severity], parseUnsigned);
     if (received !== undefined) aerRootPort[severity] = received;
   }
-  const totalVfs = await optional(tree, file('sriov_totalvfs'), (text) => parseUnsigned(text, 'sriov_totalvfs'));
-  const numVfs = totalVfs === undefined ? undefined : await optional(tree, file('sriov_numvfs'), (text) => parseUnsigned(text, 'sriov_numvfs'));
+  const { totalVfs } = fixed;
+  const numVfs = totalVfs === undefined ? undefined : await read('sriov_numvfs', parseUnsigned);
   const virtfns: PciHealthRead['virtfns'] = [];
+  // virtfnN links come and go with sriov_numvfs, after the directory was listed.
   for (let index = 0; index < (numVfs ?? 0); index++) {
-    const address = await linkBasename(tree, file(`virtfn${index}`));
+    const address = await linkBasename(tree, `${dir}/virtfn${index}`);
     if (address !== undefined) virtfns.push({ index, address });
   }
   return {
-    parent: await parentOf(tree, busEntry),
+    parent: fixed.parent,
     resetMethods,
     aer,
     aerRootPort,
     sriov: totalVfs === undefined ? undefined : { totalVfs, numVfs: numVfs ?? 0 },
-    physfn: await linkBasename(tree, file('physfn')),
+    physfn: fixed.physfn,
     virtfns,
   };
 }

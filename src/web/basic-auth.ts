@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { BcryptBusyError, BcryptPool } from './bcrypt-pool.js';
-import { bcryptCost } from './config.js';
+
+/** The cost field of a bcrypt hash that passed `bcryptHash` (web/config.ts). Here, not there: serving without a web config loads no YAML parser. */
+export const bcryptCost = (hash: string): number => Number(hash.slice(4, 6));
 
 /** A verified credential is trusted again without bcrypt until it goes unused this long. */
 export const verifiedIdleMs = 5 * 60_000;

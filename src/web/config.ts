@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { parseDuration } from '../parse/duration.js';
 import { errorMessage } from '../host/fs.js';
+import { bcryptCost } from './basic-auth.js';
 
 /**
  * The exporter-toolkit web configuration (`--web.config.file`), the format every Prometheus exporter
@@ -94,8 +95,6 @@ const bcryptHash = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
  */
 export const maxBcryptCost = 14;
 
-/** The cost field of a bcrypt hash that passed `bcryptHash`. */
-export const bcryptCost = (hash: string): number => Number(hash.slice(4, 6));
 
 type Mapping = Record<string, unknown>;
 

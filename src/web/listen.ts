@@ -1,5 +1,4 @@
 import http, { type RequestListener, type Server } from 'node:http';
-import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { ListenAddress } from '../cli/flags.js';
 import type { Logger } from '../log.js';
@@ -18,7 +17,8 @@ export const serverLimits = { maxHeaderSize: 8 * 1024, headersTimeout: 10_000, r
 
 /** A TLS server whose settings follow the web config for each new connection. */
 async function createTlsServer(source: WebConfigSource, initial: TlsSettings, handler: RequestListener, log: Logger): Promise<Server> {
-  const { clientCertificateProblem } = await import('./tls.js');
+  // Loaded only with TLS: node:https brings node:tls.
+  const [{ clientCertificateProblem }, https] = await Promise.all([import('./tls.js'), import('node:https')]);
   let applied = initial;
   const server = https.createServer(
     { ...serverLimits, ...initial.context, requestCert: initial.requestCert, rejectUnauthorized: initial.rejectUnauthorized },
