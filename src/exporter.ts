@@ -25,6 +25,7 @@ export function createSampler(config: Config, log: Logger): Sampler {
     },
     log,
     build: buildInfo,
+    hostReserveBytes: config.hostReserveGiven ? config.hostReserveBytes : undefined,
     collectorTimeoutSeconds: config.collectorTimeoutSeconds,
   });
 }

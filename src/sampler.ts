@@ -31,6 +31,8 @@ export interface SamplerOptions {
   settings: CollectorSettings;
   log: Logger;
   build: BuildInfo;
+  /** The host reserve set for this exporter, exported for the rules; undefined when the rules' setting applies. */
+  hostReserveBytes: number | undefined;
   /** A collector that takes longer fails this sample; the others are not held up. */
   collectorTimeoutSeconds: number;
 }
@@ -145,7 +147,7 @@ export class Sampler {
       this.active.map((collector) => runCollector(collector as ActiveCollector<CollectorName>, context, facts, this.options.collectorTimeoutSeconds)),
     );
     const snapshot: Snapshot = { takenAtMs, outcomes, facts };
-    const sample = makeSample(snapshot, renderSnapshot(snapshot, this.options.collectors, this.options.build));
+    const sample = makeSample(snapshot, renderSnapshot(snapshot, this.options.collectors, this.options.build, this.options.hostReserveBytes));
     this.latestSample = sample;
     return sample;
   }

@@ -18,6 +18,8 @@ const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 /** Alerts whose condition `check` evaluates too; the rest need history (rates, absence, staleness). */
 const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioPassthroughDeviceMissing', 'VfioPassthroughDeviceNoReset', 'VfioPassthroughDeviceNotReservedAtBoot', 'VfioVMOOMKilled', 'VfioVMStartEndangersPassthrough'];
 const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
+/** One host keeps a reserve of its own: its exporter exports it, and the rules must judge that host with it as check does. */
+const ownReserve: Record<string, string> = { 'pve-cluster': '3GiB' };
 
 describe('check gives the answers of the recording rules on every fixture host', () => {
   let prometheus: RunningPrometheus;
@@ -29,7 +31,8 @@ describe('check gives the answers of the recording rules on every fixture host',
 
   beforeAll(async () => {
     for (const host of hosts) {
-      const config = configFor([...fixtureFlags(host), '--web.listen-address=127.0.0.1:0', '--sample.interval=1m']);
+      const reserve = ownReserve[host] === undefined ? [] : [`--memory.host-reserve=${ownReserve[host]}`];
+      const config = configFor([...fixtureFlags(host), ...reserve, '--web.listen-address=127.0.0.1:0', '--sample.interval=1m']);
       const exporter = await startExporter(config, silentLogger);
       exporters.set(host, exporter);
       // The schedule samples at once; the report is built on that same snapshot.
@@ -59,6 +62,11 @@ describe('check gives the answers of the recording rules on every fixture host',
     }
     return values;
   };
+
+  it('takes the reserve of a host whose exporter has its own, the setting for the others', async () => {
+    const reserves = Object.fromEntries((await query('vfio:host_reserve_bytes')).map((sample) => [sample.metric['instance'], Number(sample.value[1])]));
+    expect(reserves).toEqual(Object.fromEntries(hosts.map((host) => [instanceOf(host), host in ownReserve ? 3 * 1024 ** 3 : 1024 ** 3])));
+  });
 
   it.each(hosts)('%s: the start headroom of every stopped passthrough VM', async (host) => {
     const fromRules = await byVmid('vfio:vm_start_headroom_bytes', host);

@@ -31,6 +31,8 @@ export interface Config {
   qmpTimeoutSeconds: number;
   /** Memory kept back for the host when judging whether a VM fits; the recording rules use the same default. */
   hostReserveBytes: number;
+  /** --memory.host-reserve was given (flag or environment): the exporter exports it, and the rules judge this host with it. */
+  hostReserveGiven: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** `check`: judge one VM's start. */
@@ -65,7 +67,7 @@ export const valueFlags: readonly FlagSpec[] = [
   { name: 'sample.interval', help: 'Interval between samples; must divide a minute or an hour.', defaultValue: '15s', placeholder: 'duration' },
   { name: 'sample.timeout', help: 'A collector that takes longer fails that sample; the others are not held up.', defaultValue: '10s', placeholder: 'duration' },
   { name: 'qmp.timeout', help: 'Hard deadline for one QMP exchange with a VM.', defaultValue: '2s', placeholder: 'duration' },
-  { name: 'memory.host-reserve', help: 'Memory kept back for the host when judging whether a VM can start (check, status page); keep equal to vfio:config_host_reserve_bytes in the rules.', defaultValue: '1GiB', placeholder: 'size' },
+  { name: 'memory.host-reserve', help: 'Memory kept back for the host when judging whether a VM can start (check, status page). When set, the exporter exports it (vfio_exporter_host_reserve_bytes) and the rules judge this host with it; unset, both use 1GiB, the rules their vfio:config_host_reserve_bytes.', defaultValue: '1GiB', placeholder: 'size' },
   { name: 'log.level', help: `Only log messages with the given severity or above: ${logLevels.join(', ')}.`, defaultValue: 'info', placeholder: 'level' },
   { name: 'log.format', help: `Output format of log messages: ${logFormats.join(', ')}.`, defaultValue: 'logfmt', placeholder: 'format' },
   { name: 'config', help: 'mixin: settings file (YAML) of the generated rules and dashboards: job selector, fleet labels, thresholds, runbook URL.', defaultValue: '', placeholder: 'file' },
@@ -186,6 +188,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
       collectorTimeoutSeconds: durationFlag('sample.timeout', value('sample.timeout')),
       qmpTimeoutSeconds: durationFlag('qmp.timeout', value('qmp.timeout')),
       hostReserveBytes: parsedFlag('memory.host-reserve', value('memory.host-reserve'), parseByteSize),
+      hostReserveGiven: values.has('memory.host-reserve'),
       logLevel: oneOf('log.level', value('log.level'), logLevels),
       logFormat: oneOf('log.format', value('log.format'), logFormats),
       checkVmid: optional('vmid'),

@@ -33,7 +33,7 @@ const blockSeparator = Buffer.from('\n');
  * another. Called once per sample, so a scrape never waits on host I/O or on metric construction. Each
  * collector's families are one block, separated by the blank line that separates families.
  */
-export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyCollectorDefinition[], build: BuildInfo): Buffer[] {
+export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyCollectorDefinition[], build: BuildInfo, hostReserveBytes?: number): Buffer[] {
   const blocks: Buffer[] = [];
   for (const definition of definitions) {
     const block = renderFacts(definition as CollectorDefinition<CollectorName>, snapshot);
@@ -51,6 +51,8 @@ export function renderSnapshot(snapshot: Snapshot, definitions: readonly AnyColl
     { version: build.version, revision: build.revision, nodejs: build.nodejs },
     1,
   );
+  if (hostReserveBytes !== undefined)
+    sink.gauge('vfio_exporter_host_reserve_bytes', '--memory.host-reserve, when set: the rules judge this host with it instead of vfio:config_host_reserve_bytes.')({}, hostReserveBytes);
   blocks.push(Buffer.from(text()));
   return blocks;
 }

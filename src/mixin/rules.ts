@@ -60,12 +60,22 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           0 * vfio_last_sample_timestamp_seconds`,
       },
       {
+        comment: `
+          Each host's reserve: its exporter's --memory.host-reserve where that was set (the exporter then
+          exports it, and check judges with the same value), else the setting above.`,
+        record: 'vfio:host_reserve_bytes',
+        expr: raw`
+          vfio_exporter_host_reserve_bytes
+            or on (${host})
+          0 * (vfio_host_memory_total_bytes or vfio_host_memory_available_bytes) + scalar(vfio:config_host_reserve_bytes)`,
+      },
+      {
         comment: 'What a new VM could take now without the OOM killer stepping in.',
         record: 'vfio:host_memory_headroom_bytes',
         expr: raw`
           vfio_host_memory_available_bytes
             + vfio:host_zfs_arc_reclaimable_bytes
-            - scalar(vfio:config_host_reserve_bytes)`,
+            - on (${host}) vfio:host_reserve_bytes`,
       },
       {
         record: 'vfio:host_memory_headroom_predicted_bytes',
@@ -163,7 +173,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
               vfio_host_memory_total_bytes
             - vfio:host_zfs_arc_floor_bytes
             - (sum without (size) (vfio:host_hugepages_pool_bytes) or 0 * vfio_last_sample_timestamp_seconds)
-            - scalar(vfio:config_host_reserve_bytes),
+            - on (${host}) vfio:host_reserve_bytes,
             "pool", "memory", "", "")
             or
           label_replace(vfio:host_hugepages_pool_bytes, "pool", "hugepages", "", "")
@@ -322,7 +332,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           description: raw`
             MemAvailable + reclaimable ZFS ARC is
             {{ with printf "vfio_host_memory_available_bytes{instance=%q,job=%q} + vfio:host_zfs_arc_reclaimable_bytes{instance=%q,job=%q}" $labels.instance $labels.job $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }},
-            below the {{ with query "vfio:config_host_reserve_bytes" }}{{ . | first | value | humanize1024 }}B{{ end }} host reserve
+            below the {{ with printf "vfio:host_reserve_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }} host reserve
             (headroom {{ $value | humanize1024 }}B), while
             {{ with printf "vfio:host_passthrough_vms_running{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value }}{{ end }}
             passthrough VM(s) run. Their memory is pinned and cannot be swapped or ballooned: the OOM
@@ -753,7 +763,9 @@ ${scrapeAdvice}
 SETTINGS: the first rules below are the only numbers to edit. Each is a constant recorded as a
 series, so every rule and dashboard reads the same value and Prometheus shows what is in force.
   vfio:config_host_reserve_bytes                 memory the host itself keeps (kernel, Proxmox daemons,
-                                                 page cache it cannot do without); default 1 GiB
+                                                 page cache it cannot do without); default 1 GiB. A host
+                                                 whose exporter runs with --memory.host-reserve uses that
+                                                 instead (vfio:host_reserve_bytes)
   vfio:config_memory_exhaustion_horizon_seconds  how far ahead predicted exhaustion warns; default 1 h
                                                  (the trend is fitted over the last 30m: \`[30m]\` below)
   vfio:config_memory_drain_warning_seconds       fast drain: time to exhaustion, on the trend of the last
