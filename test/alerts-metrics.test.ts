@@ -2,14 +2,14 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { fixtureFlags, fixturesDir, sampledApp } from './helpers/fixtures.js';
+import { fixtureFlags, fixturesDir, ownHostReserveFlags, sampledApp } from './helpers/fixtures.js';
 import { metricNamesInRules } from './helpers/rules.js';
 
 const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 
-/** Names of the series on one fixture host's /metrics. */
+/** Names of the series on one fixture host's /metrics, its exporter run as the end-to-end tests run it. */
 async function exposedNames(host: string): Promise<string[]> {
-  const { app } = await sampledApp(fixtureFlags(host));
+  const { app } = await sampledApp([...fixtureFlags(host), ...ownHostReserveFlags(host)]);
   const { text } = await request(app).get('/metrics').expect(200);
   return text
     .split('\n')

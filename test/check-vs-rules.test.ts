@@ -5,7 +5,7 @@ import { buildReport, type CheckReport } from '../src/check/report.js';
 import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
 import { rulesFile, waitFor } from './helpers/alerting.js';
-import { configFor, fixtureFlags, fixturesDir } from './helpers/fixtures.js';
+import { configFor, fixtureFlags, fixturesDir, ownHostReserve, ownHostReserveFlags } from './helpers/fixtures.js';
 import { startPrometheus, type RunningPrometheus, type Sample } from './helpers/prometheus.js';
 
 /**
@@ -18,8 +18,6 @@ const hosts = readdirSync(path.join(fixturesDir, 'hosts')).sort();
 /** Alerts whose condition `check` evaluates too; the rest need history (rates, absence, staleness). */
 const perVmAlerts = ['VfioPassthroughVMStartWouldOOM', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughDeviceOnHostDriver', 'VfioPassthroughDeviceMissing', 'VfioPassthroughDeviceNoReset', 'VfioPassthroughDeviceNotReservedAtBoot', 'VfioVMOOMKilled', 'VfioVMStartEndangersPassthrough'];
 const perHostAlerts = ['VfioPassthroughMemoryOvercommitted', 'VfioIOMMUGroupNotViable', 'VfioIOMMUDisabled'];
-/** One host keeps a reserve of its own: its exporter exports it, and the rules must judge that host with it as check does. */
-const ownReserve: Record<string, string> = { 'pve-cluster': '3GiB' };
 
 describe('check gives the answers of the recording rules on every fixture host', () => {
   let prometheus: RunningPrometheus;
@@ -31,8 +29,7 @@ describe('check gives the answers of the recording rules on every fixture host',
 
   beforeAll(async () => {
     for (const host of hosts) {
-      const reserve = ownReserve[host] === undefined ? [] : [`--memory.host-reserve=${ownReserve[host]}`];
-      const config = configFor([...fixtureFlags(host), ...reserve, '--web.listen-address=127.0.0.1:0', '--sample.interval=1m']);
+      const config = configFor([...fixtureFlags(host), ...ownHostReserveFlags(host), '--web.listen-address=127.0.0.1:0', '--sample.interval=1m']);
       const exporter = await startExporter(config, silentLogger);
       exporters.set(host, exporter);
       // The schedule samples at once; the report is built on that same snapshot.
@@ -65,7 +62,7 @@ describe('check gives the answers of the recording rules on every fixture host',
 
   it('takes the reserve of a host whose exporter has its own, the setting for the others', async () => {
     const reserves = Object.fromEntries((await query('vfio:host_reserve_bytes')).map((sample) => [sample.metric['instance'], Number(sample.value[1])]));
-    expect(reserves).toEqual(Object.fromEntries(hosts.map((host) => [instanceOf(host), host in ownReserve ? 3 * 1024 ** 3 : 1024 ** 3])));
+    expect(reserves).toEqual(Object.fromEntries(hosts.map((host) => [instanceOf(host), host in ownHostReserve ? 3 * 1024 ** 3 : 1024 ** 3])));
   });
 
   it.each(hosts)('%s: the start headroom of every stopped passthrough VM', async (host) => {

@@ -28,6 +28,13 @@ export const hostTreeFlags = (root: string): string[] => [
 /** The `--path.*` flags that point the exporter at a fixture host. */
 export const fixtureFlags = (host: string): string[] => hostTreeFlags(hostDir(host));
 
+/**
+ * Where the end-to-end tests run a fixture host's exporter with a reserve of its own (it then exports it, and
+ * the rules judge that host with it); the others keep the default, as the rules' setting.
+ */
+export const ownHostReserve: Readonly<Record<string, string>> = { 'pve-cluster': '3GiB' };
+export const ownHostReserveFlags = (host: string): string[] => (ownHostReserve[host] === undefined ? [] : [`--memory.host-reserve=${ownHostReserve[host]}`]);
+
 export function configFor(argv: string[]): Config {
   // No state kept unless a test asks: runs on the real /proc would otherwise share the machine's state file.
   const result = parseFlags(['--state.file=', ...argv], {});
