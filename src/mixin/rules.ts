@@ -475,15 +475,15 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
       },
       section('devices and IOMMU'),
       {
+        comment: `
+          vfio_pci_device_vfio_bound is 1 exactly when the driver's name has "vfio" in it: matching the driver
+          label selects the few vfio-bound devices instead of every device of every host.`,
         alert: 'VfioPassthroughDeviceOnHostDriver',
         expr: raw`
           (
               vfio_vm_pci_device_info
             * on (${host}, pci_address) group_left (driver)
-              (
-                  vfio_pci_device_driver_info{driver!~"none|pci-stub"}
-                unless on (${host}, pci_address) vfio_pci_device_vfio_bound == 1
-              )
+              vfio_pci_device_driver_info{driver!~"none|pci-stub|.*vfio.*"}
           )
           * on (${host}, pci_address) group_left (iommu_group) vfio_pci_device_info
           * on (${host}, vmid) group_left (name) vfio_vm_info`,
@@ -506,7 +506,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           and on (${host}, iommu_group)
             group by (${host}, iommu_group) (
                 vfio_pci_device_info
-              and on (${host}, pci_address) (vfio_vm_pci_device_info or vfio_pci_device_vfio_bound == 1)
+              and on (${host}, pci_address) (vfio_vm_pci_device_info or vfio_pci_device_driver_info{driver=~".*vfio.*"})
             )`,
         for: '5m',
         severity: 'warning',
@@ -652,10 +652,11 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         comment: `
           VFIO resets a device when its VM starts and stops. A function of a multi-function card without a
           method of its own is reset with the slot through a sibling that has one (the kernel gives \`bus\` to
-          the first function only), so what counts is the most methods any function of the slot (bus:device) has.`,
+          the first function only), so what counts is the most methods any function of the slot (bus:device) has.
+          Recorded for the devices assigned to a VM, the ones the alert and the overview look at, not one per device of the host.`,
         record: 'vfio:pci_device_slot_reset_methods',
         expr: raw`
-          0 * label_replace(vfio_pci_device_reset_methods, "pci_slot", "$1", "pci_address", "^(.+)\\.[0-7]$")
+          0 * label_replace(vfio_pci_device_reset_methods and on (${host}, pci_address) vfio_vm_pci_device_info, "pci_slot", "$1", "pci_address", "^(.+)\\.[0-7]$")
             + on (${host}, pci_slot) group_left ()
           max by (${host}, pci_slot) (label_replace(vfio_pci_device_reset_methods, "pci_slot", "$1", "pci_address", "^(.+)\\.[0-7]$"))`,
       },

@@ -12,6 +12,8 @@ export interface Target {
   expr?: string;
   datasource?: DatasourceRef;
   format?: string;
+  /** Grafana asks for the value at the end of the range only (`/api/v1/query`), not a range. */
+  instant?: boolean;
 }
 
 export interface FieldOverride {
