@@ -1,9 +1,11 @@
 /**
  * Memory over many samples, in process, on a fixture host: the heap after a full GC once warmed up
  * (the optimizing compiler keeps adding code for the first few thousand samples, which is not a leak),
- * half-way, and after N samples. Needs --expose-gc.
+ * half-way, and after N samples. The warm-up lasts at least <warm-up ms>: the memory collector's trend
+ * window (5 minutes) fills with thousands of points when samples are taken back to back, where a service
+ * sampling every 15 s keeps 20; a run that starts before it is full counts it as growth. Needs --expose-gc.
  *
- *   node --expose-gc --import tsx bench/heap-growth.ts <samples> <warm-up samples> <host>
+ *   node --expose-gc --import tsx bench/heap-growth.ts <samples> <warm-up samples> <host> [<warm-up ms>]
  */
 import '../src/threadpool.js';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +24,7 @@ export interface HeapGrowth {
   meanSampleMs: number;
 }
 
-const [samplesArg, warmupArg, host = 'suprox'] = process.argv.slice(2);
+const [samplesArg, warmupArg, host = 'suprox', warmupMsArg = '0'] = process.argv.slice(2);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 const fullGc = (): void => {
@@ -33,7 +35,12 @@ const fullGc = (): void => {
 
 const sampler = createSampler(configFor(fixtureFlags(host)), silentLogger);
 const warmupSamples = Number(warmupArg);
-for (let index = 0; index < warmupSamples; index++) await sampler.sample();
+const warmupStarted = performance.now();
+let warmedUp = 0;
+while (warmedUp < warmupSamples || performance.now() - warmupStarted < Number(warmupMsArg)) {
+  await sampler.sample();
+  warmedUp++;
+}
 fullGc();
 const start = process.memoryUsage();
 const samples = Number(samplesArg);
@@ -54,7 +61,7 @@ const end = process.memoryUsage();
 await sampler.stop();
 const result: HeapGrowth = {
   samples,
-  warmupSamples,
+  warmupSamples: warmedUp,
   heapStartBytes: start.heapUsed,
   heapHalfwayBytes,
   heapEndBytes: end.heapUsed,

@@ -23,6 +23,7 @@ import { clockTicksPerSecond, cpuTicks, residentBytes } from './proc-stat.js';
 import { cleanUp, cleanUpOnSignals, runJsonChild, trackDirectory } from './processes.js';
 import { startQmpServers } from './qmp-servers.js';
 import type { SampleCost } from './sample-cost.js';
+import { memoryTrendWindowMs } from '../src/collectors/memory.js';
 import { scrapeLoad, type LoadResult } from './scrape-load.js';
 import { generateSyntheticHost, type SyntheticHost } from './synthetic/host.js';
 import { atLeast, atMost, context, formatTable, kib, mib, ms, percent, perSecond, skipped, type Row } from './table.js';
@@ -44,6 +45,8 @@ const settings = {
   steadySeconds: quick ? 20 : 60,
   heapSamples: quick ? 1000 : 10_000,
   heapWarmup: quick ? 200 : 2000,
+  // Past the memory collector's trend window, which back-to-back samples would otherwise be seen filling.
+  heapWarmupMs: quick ? 0 : memoryTrendWindowMs,
   comparisonScrapes: quick ? 10 : 30,
   footprintSettleMs: quick ? 10_000 : 20_000,
   footprintScrapeEveryMs: 5000,
@@ -134,7 +137,7 @@ async function steadyRows(): Promise<Row[]> {
 
 async function heapRows(): Promise<Row[]> {
   progress(`heap over ${settings.heapSamples.toLocaleString('en-US')} samples on the seed host`);
-  const heap = await runJsonChild<HeapGrowth>(path.join(here, 'heap-growth.ts'), [String(settings.heapSamples), String(settings.heapWarmup), 'suprox'], {
+  const heap = await runJsonChild<HeapGrowth>(path.join(here, 'heap-growth.ts'), [String(settings.heapSamples), String(settings.heapWarmup), 'suprox', String(settings.heapWarmupMs)], {
     nodeFlags: ['--expose-gc'],
     timeoutMs: 900_000,
   });
