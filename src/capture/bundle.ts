@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { create } from 'tar';
 import type { CaptureEntry, SecretFormat } from '../host/capture-files.js';
-import { replacePrivateFile } from '../host/private-file.js';
+import { replaceFileSafely } from '../host/private-file.js';
 import { redactCmdline, redactLibvirtXml, redactPveConfig, redactPveMapping, type Redacted } from './redact.js';
 
 const redactors: Record<SecretFormat, (text: string) => Redacted> = {
@@ -51,7 +51,7 @@ export async function writeBundle(output: string, entries: readonly CaptureEntry
       await writeFile(path.join(staging, 'kmsg'), kmsg, { mode: 0o644 });
       top.push('kmsg');
     }
-    await replacePrivateFile(output, (file) => pipeline(create({ gzip: true, cwd: staging, portable: true }, top), file));
+    await replaceFileSafely(output, (file) => pipeline(create({ gzip: true, cwd: staging, portable: true }, top), file));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { hugepageDirSizeBytes } from '../parse/hugepages.js';
 import { parseProcCgroup, vmScopePath } from '../parse/proc-cgroup.js';
 import { initramfsModulesFile, modprobeDirs } from './boot-binding.js';
 import { errorMessage, isMissing, listDir, readOptionalText } from './fs.js';
@@ -177,7 +178,7 @@ export async function gatherHostFiles(paths: HostPaths): Promise<GatheredFiles> 
   const poolFiles = /^(nr|free|resv|surplus)_hugepages$/;
   const copyPools = async (hugepagesDir: string): Promise<void> => {
     for (const size of (await attempt(sysPath(paths, hugepagesDir), () => listDir(sysPath(paths, hugepagesDir)))) ?? [])
-      if (/^hugepages-\d+kB$/.test(size)) await copyMatching(path.join('sys', hugepagesDir, size), sysPath(paths, hugepagesDir, size), poolFiles);
+      if (hugepageDirSizeBytes(size) !== undefined) await copyMatching(path.join('sys', hugepagesDir, size), sysPath(paths, hugepagesDir, size), poolFiles);
   };
   await copyPools('kernel/mm/hugepages');
   for (const node of (await attempt(sysPath(paths, 'devices/system/node'), () => listDir(sysPath(paths, 'devices/system/node')))) ?? [])

@@ -28,9 +28,12 @@ export interface HugepagePool {
 
 const hugepagesDir = (paths: HostPaths): string => sysPath(paths, 'kernel/mm/hugepages');
 
-/** Page sizes the kernel keeps a pool for, bytes; none on kernels without hugetlbfs (no directory). */
-export async function listHugepageSizes(paths: HostPaths): Promise<number[]> {
-  return (await listDir(hugepagesDir(paths))).map(hugepageDirSizeBytes).filter((size) => size !== undefined);
+/** The kernel's pool directories, one per page size it supports; none on kernels without hugetlbfs (no directory). */
+async function listPoolDirs(paths: HostPaths): Promise<{ name: string; pageBytes: number }[]> {
+  return (await listDir(hugepagesDir(paths))).flatMap((name) => {
+    const pageBytes = hugepageDirSizeBytes(name);
+    return pageBytes === undefined ? [] : [{ name, pageBytes }];
+  });
 }
 
 const readCount = async (dir: string, name: string): Promise<number> => {
@@ -46,24 +49,18 @@ export async function readHugepagePools(paths: HostPaths): Promise<HugepagePool[
   const nodeNames = (await listDir(sysPath(paths, 'devices/system/node'))).filter((name) => /^node\d+$/.test(name)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   // Nodes without memory (CPU-only) have no hugepages directory (hugetlb_register_node).
   const nodeSizes = new Map(await Promise.all(nodeNames.map(async (node) => [node, new Set(await listDir(sysPath(paths, 'devices/system/node', node, 'hugepages')))] as const)));
-  const entries = (await listDir(hugepagesDir(paths))).map((name) => ({ name, pageBytes: hugepageDirSizeBytes(name) }));
   const pools = await Promise.all(
-    entries.flatMap(({ name, pageBytes }) => {
-      if (pageBytes === undefined) return [];
+    (await listPoolDirs(paths)).map(async ({ name, pageBytes }): Promise<HugepagePool> => {
       const dir = path.join(hugepagesDir(paths), name);
-      return [
-        (async (): Promise<HugepagePool> => {
-          const [pages, freePages, reservedPages, surplusPages] = await Promise.all(['nr_hugepages', 'free_hugepages', 'resv_hugepages', 'surplus_hugepages'].map((file) => readCount(dir, file)));
-          const nodes = await Promise.all(
-            nodeNames.filter((node) => nodeSizes.get(node)!.has(name)).map(async (node): Promise<HugepageNodePool> => {
-              const nodeDir = sysPath(paths, 'devices/system/node', node, 'hugepages', name);
-              const [nodePages, nodeFree, nodeSurplus] = await Promise.all(['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((file) => readCount(nodeDir, file)));
-              return { node: node.slice('node'.length), pages: nodePages!, freePages: nodeFree!, surplusPages: nodeSurplus! };
-            }),
-          );
-          return { pageBytes, pages: pages!, freePages: freePages!, reservedPages: reservedPages!, surplusPages: surplusPages!, nodes };
-        })(),
-      ];
+      const [pages, freePages, reservedPages, surplusPages] = await Promise.all(['nr_hugepages', 'free_hugepages', 'resv_hugepages', 'surplus_hugepages'].map((file) => readCount(dir, file)));
+      const nodes = await Promise.all(
+        nodeNames.filter((node) => nodeSizes.get(node)!.has(name)).map(async (node): Promise<HugepageNodePool> => {
+          const nodeDir = sysPath(paths, 'devices/system/node', node, 'hugepages', name);
+          const [nodePages, nodeFree, nodeSurplus] = await Promise.all(['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((file) => readCount(nodeDir, file)));
+          return { node: node.slice('node'.length), pages: nodePages!, freePages: nodeFree!, surplusPages: nodeSurplus! };
+        }),
+      );
+      return { pageBytes, pages: pages!, freePages: freePages!, reservedPages: reservedPages!, surplusPages: surplusPages!, nodes };
     }),
   );
   return pools.sort((a, b) => a.pageBytes - b.pageBytes);
@@ -76,5 +73,5 @@ export async function readHugepagePools(paths: HostPaths): Promise<HugepagePool[
  */
 export async function readHostHugepageSizes(paths: HostPaths): Promise<HostHugepageSizes> {
   const cmdline = await readOptionalText(procPath(paths, 'cmdline'));
-  return { sizesBytes: await listHugepageSizes(paths), defaultBytes: defaultHugepageBytes(cmdline ?? '') };
+  return { sizesBytes: (await listPoolDirs(paths)).map(({ pageBytes }) => pageBytes), defaultBytes: defaultHugepageBytes(cmdline ?? '') };
 }

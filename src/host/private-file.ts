@@ -10,7 +10,7 @@ import path from 'node:path';
  * synced so the rename lasts. A link planted at `file` is replaced, never written through; a file there is
  * replaced and its mode not kept; a failure leaves `file` as it was.
  */
-export async function replacePrivateFile(file: string, write: (stream: NodeJS.WritableStream) => Promise<void>, mode = 0o600): Promise<void> {
+export async function replaceFileSafely(file: string, write: (stream: NodeJS.WritableStream) => Promise<void>, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const temporary = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
@@ -31,7 +31,7 @@ export async function replacePrivateFile(file: string, write: (stream: NodeJS.Wr
   }
 }
 
-/** A writer for replacePrivateFile that puts `text` in the file. */
+/** A writer for replaceFileSafely that puts `text` in the file. */
 export const textWriter = (text: string) => (stream: NodeJS.WritableStream): Promise<void> =>
   new Promise<void>((resolve, reject) => {
     stream.once('error', reject);

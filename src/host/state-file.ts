@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { isMissing } from './fs.js';
-import { replacePrivateFile, textWriter } from './private-file.js';
+import { replaceFileSafely, textWriter } from './private-file.js';
 
 /** The exporter's state is a few KiB; a larger file is not one it wrote. */
 const maxStateFileBytes = 1024 * 1024;
@@ -42,10 +42,10 @@ async function checkStateDirectory(dir: string): Promise<void> {
 
 /**
  * Replaces `file` with `text` so that a crash leaves the old or the new content, never a mix or nothing
- * (replacePrivateFile: 0600, no link followed, fsynced, renamed, the directory synced), in a directory
+ * (replaceFileSafely: 0600, no link followed, fsynced, renamed, the directory synced), in a directory
  * checked first.
  */
 export async function writeStateFile(file: string, text: string): Promise<void> {
   await checkStateDirectory(path.dirname(file));
-  await replacePrivateFile(file, textWriter(text));
+  await replaceFileSafely(file, textWriter(text));
 }

@@ -2,7 +2,7 @@ import { lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError, type Config } from '../cli/flags.js';
 import { errorMessage, fileErrorMessage, isMissing, readText } from '../host/fs.js';
-import { replacePrivateFile, textWriter } from '../host/private-file.js';
+import { replaceFileSafely, textWriter } from '../host/private-file.js';
 import { defaultMixinConfig, parseMixinConfig, type MixinConfig } from './config.js';
 import { generateMixin } from './generate.js';
 
@@ -47,7 +47,7 @@ export async function runMixin(config: Config, write: (text: string) => void): P
   for (const dir of missing) await mkdir(dir, { mode: 0o755 });
   for (const [relative, text] of files) {
     const target = path.join(out, relative);
-    await replacePrivateFile(target, textWriter(text), 0o644);
+    await replaceFileSafely(target, textWriter(text), 0o644);
     write(`wrote ${target}\n`);
   }
 }
