@@ -3,13 +3,16 @@
  * `process.cpuUsage()` (every thread of the process: the thread pool's reads count). The first sample
  * (cold caches, pci.ids, a kernel log backlog) is reported apart; then the median of N after a warm-up.
  *
- * Then the median of N samples each after a driver_override change on one device (what a hookscript binding
- * a VF to vfio-pci before a VM start does): the PCI facts are rebuilt and rendered again.
+ * Then the median of N samples each after a rebind of one device, alternately to vfio-pci and back, as a
+ * hookscript binding a VF before a VM start leaves it: driver_override written, the `driver` links moved,
+ * and the unbind's and the bind's uevents counted in `kernel/uevent_seqnum`. The PCI facts of that device
+ * are rebuilt and rendered again.
  *
- *   node --import tsx bench/sample-cost.ts <samples> <warmup> <driver_override file> -- <exporter flags...>
+ *   node --import tsx bench/sample-cost.ts <samples> <warmup> <sysfs root> <PCI address> -- <exporter flags...>
  */
 import '../src/threadpool.js';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createSampler } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
@@ -28,8 +31,28 @@ export interface SampleCost {
   collectorMs: Record<string, number>;
 }
 
-const [samplesArg, warmupArg, overrideFile, separator, ...flags] = process.argv.slice(2);
-if (separator !== '--' || overrideFile === undefined) throw new Error('usage: sample-cost.ts <samples> <warmup> <driver_override file> -- <flags...>');
+const [samplesArg, warmupArg, sysfsRoot, address, separator, ...flags] = process.argv.slice(2);
+if (separator !== '--' || sysfsRoot === undefined || address === undefined) throw new Error('usage: sample-cost.ts <samples> <warmup> <sysfs root> <PCI address> -- <flags...>');
+
+/** Binds the device to `driver` (undefined: unbound) as the kernel leaves it, with the uevents it sends. */
+const deviceDir = realpathSync(path.join(sysfsRoot, 'bus/pci/devices', address));
+const boundTo = (): string | undefined => (existsSync(path.join(deviceDir, 'driver')) ? path.basename(readlinkSync(path.join(deviceDir, 'driver'))) : undefined);
+const hostDriver = boundTo();
+const bindTo = (driver: string | undefined): void => {
+  const from = boundTo();
+  writeFileSync(path.join(deviceDir, 'driver_override'), driver === 'vfio-pci' ? 'vfio-pci\n' : '(null)\n');
+  if (from !== undefined) {
+    rmSync(path.join(deviceDir, 'driver'));
+    rmSync(path.join(sysfsRoot, 'bus/pci/drivers', from, address), { force: true });
+  }
+  if (driver !== undefined) {
+    const driverDir = path.join(sysfsRoot, 'bus/pci/drivers', driver);
+    symlinkSync(path.relative(deviceDir, driverDir), path.join(deviceDir, 'driver'));
+    symlinkSync(path.relative(driverDir, deviceDir), path.join(driverDir, address));
+  }
+  const seqnum = path.join(sysfsRoot, 'kernel/uevent_seqnum');
+  writeFileSync(seqnum, `${Number(readFileSync(seqnum, 'utf8')) + (from === undefined ? 0 : 1) + (driver === undefined ? 0 : 1)}\n`);
+};
 
 const sampler = createSampler(configFor(flags), silentLogger);
 const timed = async (): Promise<{ wallMs: number; cpuMs: number; text: string }> => {
@@ -57,7 +80,7 @@ for (let index = 0; index < Number(samplesArg); index++) {
 const afterChange: SampleCost['afterChange'] = { wallMs: [], cpuMs: [] };
 for (let index = 0; index < Number(samplesArg); index++) {
   await new Promise((resolve) => setTimeout(resolve, 20));
-  writeFileSync(overrideFile, index % 2 === 0 ? 'vfio-pci\n' : '(null)\n');
+  bindTo(index % 2 === 0 ? 'vfio-pci' : hostDriver);
   const sample = await timed();
   afterChange.wallMs.push(sample.wallMs);
   afterChange.cpuMs.push(sample.cpuMs);

@@ -133,6 +133,9 @@ describe.sequential('the seed incident on a real kernel with a real IOMMU', () =
       return onVfio && value(now, 'vfio_pci_device_block_devices', { pci_address: labSataAddress }) === 0 ? now : undefined;
     });
     expect(seriesLines(after, 'vfio_pci_device_driver_info').find((line) => label(line, 'pci_address') === labSataAddress)).toContain('driver="vfio-pci"');
+    // The rebind was counted as uevents: what tells the exporter to read driver links again.
+    const [seqnumBefore, seqnumAfter] = lab.read('uevent-seqnum.txt').trim().split(' ').map(Number);
+    expect(seqnumAfter! - seqnumBefore!).toBeGreaterThanOrEqual(2);
     expect(after.split('\n').filter((line) => line.startsWith('vfio_block_device_') && label(line, 'pci_address') === labSataAddress)).toEqual([]);
     await waitFor('both disk alerts resolved', 120_000, async () =>
       (await firingFor('VfioPassthroughDiskHeldByHost')).length === 0 && (await firingFor('VfioPassthroughControllerDisksOnHost')).length === 0 ? true : undefined,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createSampler } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
 import { configFor, seriesLines } from './helpers/fixtures.js';
-import { copyHost } from './helpers/tmp-host.js';
+import { copyHost, sendUevents } from './helpers/tmp-host.js';
 
 /** The collectors keep each device's identity between samples; these are the changes a later sample must still see. */
 describe('pci and iommu collectors across samples', () => {
@@ -42,6 +42,8 @@ describe('pci and iommu collectors across samples', () => {
     mkdirSync(path.join(root, 'sys/bus/pci/drivers/ahci'), { recursive: true });
     symlinkSync('../../../bus/pci/drivers/ahci', path.join(sata, 'driver'));
     writeFileSync(path.join(sata, 'driver_override'), 'ahci\n');
+    // The unbind and the bind.
+    sendUevents(root, 2);
 
     const afterSample = await sampler.sample();
     const after = afterSample.text;
@@ -98,6 +100,8 @@ describe('pci and iommu collectors across samples', () => {
     writeFileSync(path.join(slot, 'class'), '0x030000\n');
     // 03:00.0 unplugged.
     rmSync(path.join(root, 'sys/bus/pci/devices/0000:03:00.0'));
+    // Two removals, an addition and a bind.
+    sendUevents(root, 4);
 
     const after = (await sampler.sample()).text;
     expect(after).toContain('vfio_pci_device_info{pci_address="0000:02:00.0",vendor_id="0x10de",device_id="0x2204",subsystem_vendor_id="0x15d9",subsystem_device_id="0x1533",class_id="0x030000"');
@@ -106,6 +110,51 @@ describe('pci and iommu collectors across samples', () => {
     expect(after).not.toContain('pci_address="0000:03:00.0"');
     expect(seriesLines(after, 'vfio_pci_device_info')).toHaveLength(26);
     expect(after).toContain('vfio_iommu_group_devices{iommu_group="16"} 0');
+    await sampler.stop();
+  });
+
+  it('SR-IOV functions disabled and enabled again at another count are tied to their PF as they are now', async () => {
+    const { root, flags } = copyHost('pve-cluster');
+    const pf = path.join(root, 'sys/bus/pci/devices/0000:04:00.0');
+    const sampler = createSampler(configFor(flags), silentLogger);
+    const vfs = async (): Promise<string[]> => seriesLines((await sampler.sample()).text, 'vfio_pci_device_sriov_vf_info');
+    expect(await vfs()).toEqual([
+      'vfio_pci_device_sriov_vf_info{pci_address="0000:04:10.0",physfn_address="0000:04:00.0",vf_index="0"} 1',
+      'vfio_pci_device_sriov_vf_info{pci_address="0000:04:10.2",physfn_address="0000:04:00.0",vf_index="1"} 1',
+    ]);
+    // `echo 0 > sriov_numvfs; echo 1 > sriov_numvfs`: the second VF is gone, and the PF's virtfnN links with it.
+    const vf = path.join(root, 'sys/devices/pci0000:00/0000:00:1b.0/0000:04:10.2');
+    const away = path.join(root, 'vf-away');
+    renameSync(vf, away);
+    writeFileSync(path.join(pf, 'sriov_numvfs'), '1\n');
+    rmSync(path.join(pf, 'virtfn1'));
+    sendUevents(root, 3);
+    expect(await vfs()).toEqual(['vfio_pci_device_sriov_vf_info{pci_address="0000:04:10.0",physfn_address="0000:04:00.0",vf_index="0"} 1']);
+    renameSync(away, vf);
+    writeFileSync(path.join(pf, 'sriov_numvfs'), '2\n');
+    symlinkSync('../0000:04:10.2', path.join(pf, 'virtfn1'));
+    sendUevents(root, 1);
+    expect(await vfs()).toHaveLength(2);
+    await sampler.stop();
+  });
+
+  it('reads every device directory and driver link again when the kernel counts a uevent, and only then', async () => {
+    const { root, flags } = copyHost('suprox');
+    const sampler = createSampler(configFor(flags), silentLogger);
+    const driverOf = async (): Promise<string | undefined> =>
+      seriesLines((await sampler.sample()).text, 'vfio_pci_device_driver_info').find((line) => line.includes('"0000:00:17.0"'));
+    expect(await driverOf()).toContain('driver="vfio-pci"');
+    const sata = path.join(devicesDir(root), '0000:00:17.0');
+    rmSync(path.join(sata, 'driver'));
+    // The kernel never moves a driver link without a uevent (a bind or unbind sends one since 4.14): until
+    // the count moves, the link as last read stands.
+    expect(await driverOf()).toContain('driver="vfio-pci"');
+    sendUevents(root, 1);
+    expect(await driverOf()).toContain('driver="none"');
+    // A kernel before 4.14 binds without a uevent: every sample reads every link.
+    writeFileSync(path.join(root, 'proc/sys/kernel/osrelease'), '4.9.0-19-amd64\n');
+    symlinkSync('../../../bus/pci/drivers/vfio-pci', path.join(sata, 'driver'));
+    expect(await driverOf()).toContain('driver="vfio-pci"');
     await sampler.stop();
   });
 });

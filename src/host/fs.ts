@@ -106,6 +106,17 @@ export async function listDir(dir: string): Promise<string[]> {
 const maxKernelFileBytes = 64 * 1024;
 const kernelFileBuffer = Buffer.allocUnsafe(maxKernelFileBytes + 1);
 
+/** readSync, with a directory or a FIFO someone holds open for writing refused as what they are. */
+function readSyncOf(file: string, fd: number, buffer: Buffer, offset: number, length: number): number {
+  try {
+    return readSync(fd, buffer, offset, length, null);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'EISDIR' || code === 'EAGAIN') throw notRegular(file);
+    throw error;
+  }
+}
+
 /**
  * Reads a small file the kernel generates from its own memory without waiting on anything — sysfs
  * attributes, cgroup files, /proc/<pid>/comm and status — synchronously: microseconds each, where the same read
@@ -116,16 +127,18 @@ const kernelFileBuffer = Buffer.allocUnsafe(maxKernelFileBytes + 1);
 function readKernelFileSync(file: string): string {
   const fd = openSync(file, openFlags);
   try {
-    if (!fstatSync(fd).isFile()) throw notRegular(file);
     let total = 0;
     for (;;) {
       const wanted = kernelFileBuffer.length - total;
-      const bytesRead = readSync(fd, kernelFileBuffer, total, wanted, null);
+      const bytesRead = readSyncOf(file, fd, kernelFileBuffer, total, wanted);
       total += bytesRead;
       if (total > maxKernelFileBytes) throw new Error(`${file}: larger than ${maxKernelFileBytes} bytes`);
       // These files (seq_file in the kernel, or regular files in a saved tree) return less than asked only at the end.
       if (bytesRead < wanted) break;
     }
+    // sysfs and procfs hold only regular files, so no fstat per read: a directory fails its read, a device
+    // runs past the limit, and a FIFO without a writer reads as empty, the one case left to tell apart.
+    if (total === 0 && !fstatSync(fd).isFile()) throw notRegular(file);
     return kernelFileBuffer.toString('utf8', 0, total);
   } finally {
     closeSync(fd);

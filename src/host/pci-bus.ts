@@ -1,7 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { kernelAtLeast } from '../parse/kernel-release.js';
 import { parseDriverOverride } from '../parse/sysfs.js';
 import { fileTree, isMissing, readOptionalFile, type FileTree } from './fs.js';
-import type { HostPaths } from './paths.js';
+import { procPath, sysPath, type HostPaths } from './paths.js';
 import { listPciAddresses, pciDevicesDir, readClass, readDriverLink, readIommuGroupLink, readPciIdentity, type PciIdentity } from './sysfs-pci.js';
 
 /** A value, or why it could not be read. */
@@ -55,6 +56,29 @@ export interface PciBusRead {
 /** Devices read between two turns of the event loop: reads from sysfs are synchronous, a scrape must not wait for a whole bus. */
 const devicesPerTurn = 256;
 
+/**
+ * How long the bus may go without a stat of every device directory and a readlink of every `driver` while
+ * the uevent sequence number stands still. A probe that fails sends no uevent: a `driver` link read while it
+ * ran is corrected within this time.
+ */
+const quietBusMaxAgeMs = 5 * 60_000;
+
+/**
+ * The kernel's uevent sequence number, counted up for every uevent it sends (lib/kobject_uevent.c,
+ * kobject_uevent_env), or undefined when it cannot stand for the bus: a device added or removed sends one
+ * (device_add, device_del), and since 4.14 a driver bound or unbound does too (drivers/base/dd.c,
+ * driver_bound and __device_release_driver); before 4.14, or without the file or the release, every sample
+ * reads every device.
+ */
+async function ueventSeqnum(paths: HostPaths, sysfs: FileTree): Promise<string | undefined> {
+  const procfs = await fileTree(paths.procfs);
+  const [release, seqnum] = await Promise.all([
+    readOptionalFile(procfs, procPath(paths, 'sys/kernel/osrelease')),
+    readOptionalFile(sysfs, sysPath(paths, 'kernel/uevent_seqnum')),
+  ]);
+  return release !== undefined && kernelAtLeast(release, 4, 14) === true && seqnum !== undefined && /^\d+\n?$/.test(seqnum) ? seqnum.trim() : undefined;
+}
+
 interface CachedDevice {
   /** The device's real directory under /sys/devices. */
   dir: string;
@@ -90,8 +114,9 @@ type DeviceOutcome = { device: PciDeviceRead; unchanged: boolean } | { failure: 
 /**
  * Reads the PCI bus, keeping each device's identity between samples. A device's directory gets a
  * new inode when the device is removed and added again (hot-plug, VFs torn down and re-created;
- * kernfs does not reuse inode numbers), so the identity is re-read only then; the driver binding and
- * driver_override, which change at any time, are read every time. (`numa_node` is writable, but only
+ * kernfs does not reuse inode numbers), so the identity is re-read only then. driver_override, which root
+ * writes at any time without an event, is read every time; the directory's inode and the driver binding
+ * whenever the kernel's uevent sequence number moved (ueventSeqnum), and at least every five minutes. (`numa_node` is writable, but only
  * as a boot-time firmware workaround that taints the kernel; it counts as identity here.) Reads go to
  * the device's real directory, resolved once, not through the bus's symlinks.
  */
@@ -99,6 +124,8 @@ class PciBusReader {
   private devices = new Map<string, CachedDevice>();
   private last: { sample: object; read: Promise<PciBusRead> } | undefined;
   private generation = 0;
+  /** The uevent sequence number before the last read of every device's directory and driver, and its time. */
+  private fullRead: { seqnum: string; at: number } | undefined;
 
   /** The bus as `sample` sees it: read once, whichever of the sample's collectors asks first. */
   read(paths: HostPaths, sample: object): Promise<PciBusRead> {
@@ -106,13 +133,16 @@ class PciBusReader {
     return this.last.read;
   }
 
-  /** One device, and whether it reads as it did last time. */
-  private async readDevice(tree: FileTree, busEntry: string, address: string, next: Map<string, CachedDevice>): Promise<DeviceOutcome> {
+  /**
+   * One device, and whether it reads as it did last time. On a `quiet` bus no device was added, removed,
+   * bound or unbound since its last full read: its directory and driver are as then.
+   */
+  private async readDevice(tree: FileTree, busEntry: string, address: string, next: Map<string, CachedDevice>, quiet: boolean): Promise<DeviceOutcome> {
     const cached = this.devices.get(busEntry);
     let dir = cached?.dir;
     let inode: number | undefined;
     try {
-      inode = dir === undefined ? undefined : await inodeOf(tree, dir);
+      inode = dir === undefined ? undefined : quiet ? cached?.inode : await inodeOf(tree, dir);
       if (dir === undefined || inode === undefined) {
         // New, or gone from where it was (removed, or added again under another bridge).
         dir = await tree.realpath(busEntry);
@@ -127,7 +157,7 @@ class PciBusReader {
     const [iommuGroup, classId, driver] = await Promise.all([
       known ? { ok: true as const, value: known.iommuGroup } : attempt(() => readIommuGroupLink(tree, deviceDir)),
       known ? { ok: true as const, value: known.classId } : attempt(() => readClass(tree, deviceDir)),
-      attempt(() => readDriverLink(tree, deviceDir)),
+      quiet && known ? { ok: true as const, value: known.driver } : attempt(() => readDriverLink(tree, deviceDir)),
     ]);
     if (!iommuGroup.ok || !classId.ok || !driver.ok) {
       const error = [iommuGroup, classId, driver].find((read) => !read.ok)!.error;
@@ -170,7 +200,16 @@ class PciBusReader {
   private async readAll(paths: HostPaths): Promise<PciBusRead> {
     const busDir = pciDevicesDir(paths);
     const tree = await fileTree(paths.sysfs);
+    const startedAt = Date.now();
+    // Read before the devices: an event while they are read makes the next sample read them all again.
+    const seqnum = await ueventSeqnum(paths, tree);
     const addresses = await listPciAddresses(paths);
+    const quiet =
+      seqnum !== undefined &&
+      this.fullRead?.seqnum === seqnum &&
+      Date.now() - this.fullRead.at < quietBusMaxAgeMs &&
+      addresses.length === this.devices.size &&
+      addresses.every((address) => this.devices.has(`${busDir}/${address}`));
     const next = new Map<string, CachedDevice>();
     const devices: PciDeviceRead[] = [];
     const failures: PciDeviceFailure[] = [];
@@ -180,7 +219,7 @@ class PciBusReader {
     for (let start = 0; start < addresses.length; start += devicesPerTurn) {
       if (start > 0) await yieldToEventLoop();
       const batch = addresses.slice(start, start + devicesPerTurn);
-      const read = (address: string): Promise<DeviceOutcome> => this.readDevice(tree, `${busDir}/${address}`, address, next);
+      const read = (address: string): Promise<DeviceOutcome> => this.readDevice(tree, `${busDir}/${address}`, address, next, quiet);
       const outcomes: DeviceOutcome[] = [];
       if (tree.inMemory) for (const address of batch) outcomes.push(await read(address));
       else outcomes.push(...(await Promise.all(batch.map(read))));
@@ -194,6 +233,8 @@ class PciBusReader {
       }
     }
     this.devices = next;
+    if (failures.length > 0 || seqnum === undefined) this.fullRead = undefined;
+    else if (!quiet) this.fullRead = { seqnum, at: startedAt };
     if (!unchanged || failures.length > 0) this.generation++;
     return { devices, failures, generation: this.generation };
   }

@@ -59,6 +59,27 @@ async function readFixedHealth(tree: FileTree, { dir, attributes }: PciDeviceIns
   };
 }
 
+/** A physical function's VFs as last read in full, for the sriov_numvfs they were read at. */
+const virtfnsByInstance = new WeakMap<PciDeviceInstance, { numVfs: number; virtfns: PciHealthRead['virtfns'] }>();
+
+/**
+ * The `virtfnN` links, which come and go with sriov_numvfs after the directory was listed. Each VF's routing
+ * id follows from the PF's First VF Offset and VF Stride, which depend only on NumVFs (drivers/pci/iov.c,
+ * pci_iov_virtfn_bus/devfn and compute_max_vf_buses): for an unchanged count the links read as before.
+ */
+async function readVirtfns(tree: FileTree, instance: PciDeviceInstance, numVfs: number): Promise<PciHealthRead['virtfns']> {
+  const known = virtfnsByInstance.get(instance);
+  if (known?.numVfs === numVfs) return known.virtfns;
+  const virtfns: PciHealthRead['virtfns'] = [];
+  for (let index = 0; index < numVfs; index++) {
+    const address = await linkBasename(tree, `${instance.dir}/virtfn${index}`);
+    if (address !== undefined) virtfns.push({ index, address });
+  }
+  // Links still being made (VFs enabled mid-read) are read again next time.
+  if (virtfns.length === numVfs) virtfnsByInstance.set(instance, { numVfs, virtfns });
+  return virtfns;
+}
+
 /**
  * Reads one device's reset methods, AER counters and SR-IOV links: only the attributes the device has
  * (a missing attribute costs an exception per read). `hasResetMethod` says whether the kernel has the
@@ -85,12 +106,6 @@ export async function readPciHealth(tree: FileTree, instance: PciDeviceInstance,
   }
   const { totalVfs } = fixed;
   const numVfs = totalVfs === undefined ? undefined : await read('sriov_numvfs', parseUnsigned);
-  const virtfns: PciHealthRead['virtfns'] = [];
-  // virtfnN links come and go with sriov_numvfs, after the directory was listed.
-  for (let index = 0; index < (numVfs ?? 0); index++) {
-    const address = await linkBasename(tree, `${dir}/virtfn${index}`);
-    if (address !== undefined) virtfns.push({ index, address });
-  }
   return {
     parent: fixed.parent,
     resetMethods,
@@ -98,6 +113,6 @@ export async function readPciHealth(tree: FileTree, instance: PciDeviceInstance,
     aerRootPort,
     sriov: totalVfs === undefined ? undefined : { totalVfs, numVfs: numVfs ?? 0 },
     physfn: fixed.physfn,
-    virtfns,
+    virtfns: await readVirtfns(tree, instance, numVfs ?? 0),
   };
 }

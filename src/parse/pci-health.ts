@@ -1,4 +1,5 @@
 /** Pure parsers for the PCI attributes that say whether a device survives a VM's life: reset, AER, SR-IOV. */
+import { kernelAtLeast } from './kernel-release.js';
 
 /**
  * `reset_method`: the methods the kernel will try, in order, separated by spaces (`flr bus`); empty once
@@ -15,12 +16,7 @@ export function parseResetMethods(text: string): string[] {
  * a kernel the attribute is hidden on a device with no reset method at all (pci_dev_reset_method_attr_is_visible
  * → pci_reset_supported), so its absence means "none"; on an older or unknown kernel it means "unknown".
  */
-export function kernelHasResetMethod(release: string): boolean | undefined {
-  const match = /^(\d+)\.(\d+)/.exec(release.trim());
-  if (!match) return undefined;
-  const [major, minor] = [Number(match[1]), Number(match[2])];
-  return major > 5 || (major === 5 && minor >= 15);
-}
+export const kernelHasResetMethod = (release: string): boolean | undefined => kernelAtLeast(release, 5, 15);
 
 export interface AerCounters {
   /** Per error kind, in the kernel's order: `RxErr`, `BadTLP`… or `dev_cor_errs_bit[N]` for a bit without a name. */

@@ -139,7 +139,10 @@ phase disk
 
 wait_until 600 test -e /out/release-disk || fail "no release-disk from the test in 600 s"
 umount /mnt/nas || fail "cannot unmount /mnt/nas"
+# The kernel's uevent count around the rebind: the exporter reads driver links again only once it moved.
+seqnum_before=$(cat /sys/kernel/uevent_seqnum)
 bind_vfio "$SATA"
+echo "$seqnum_before $(cat /sys/kernel/uevent_seqnum)" >/out/uevent-seqnum.txt
 disk_behind "$SATA" >/dev/null && fail "/dev/$disk still there with $SATA on vfio-pci"
 phase disk-released
 
