@@ -152,9 +152,20 @@ describe('pci and iommu collectors across samples', () => {
     sendUevents(root, 1);
     expect(await driverOf()).toContain('driver="none"');
     // A kernel before 4.14 binds without a uevent: every sample reads every link.
-    writeFileSync(path.join(root, 'proc/sys/kernel/osrelease'), '4.9.0-19-amd64\n');
+    const osrelease = path.join(root, 'proc/sys/kernel/osrelease');
+    const release = readFileSync(osrelease, 'utf8');
+    writeFileSync(osrelease, '4.9.0-19-amd64\n');
     symlinkSync('../../../bus/pci/drivers/vfio-pci', path.join(sata, 'driver'));
     expect(await driverOf()).toContain('driver="vfio-pci"');
+    // So does a count that cannot be read, without an error of its own.
+    writeFileSync(osrelease, release);
+    expect(await driverOf()).toContain('driver="vfio-pci"');
+    rmSync(path.join(root, 'sys/kernel/uevent_seqnum'));
+    mkdirSync(path.join(root, 'sys/kernel/uevent_seqnum'));
+    rmSync(path.join(sata, 'driver'));
+    const sample = await sampler.sample();
+    expect(seriesLines(sample.text, 'vfio_pci_device_driver_info').find((line) => line.includes('"0000:00:17.0"'))).toContain('driver="none"');
+    expect(sample.snapshot.outcomes.filter((outcome) => !outcome.success)).toEqual([]);
     await sampler.stop();
   });
 });

@@ -71,12 +71,17 @@ const quietBusMaxAgeMs = 5 * 60_000;
  * reads every device.
  */
 async function ueventSeqnum(paths: HostPaths, sysfs: FileTree): Promise<string | undefined> {
-  const procfs = await fileTree(paths.procfs);
-  const [release, seqnum] = await Promise.all([
-    readOptionalFile(procfs, procPath(paths, 'sys/kernel/osrelease')),
-    readOptionalFile(sysfs, sysPath(paths, 'kernel/uevent_seqnum')),
-  ]);
-  return release !== undefined && kernelAtLeast(release, 4, 14) === true && seqnum !== undefined && /^\d+\n?$/.test(seqnum) ? seqnum.trim() : undefined;
+  try {
+    const procfs = await fileTree(paths.procfs);
+    const [release, seqnum] = await Promise.all([
+      readOptionalFile(procfs, procPath(paths, 'sys/kernel/osrelease')),
+      readOptionalFile(sysfs, sysPath(paths, 'kernel/uevent_seqnum')),
+    ]);
+    return release !== undefined && kernelAtLeast(release, 4, 14) === true && seqnum !== undefined && /^\d+\n?$/.test(seqnum) ? seqnum.trim() : undefined;
+  } catch {
+    // Unreadable: the devices themselves say what is wrong, if anything.
+    return undefined;
+  }
 }
 
 interface CachedDevice {
@@ -114,11 +119,12 @@ type DeviceOutcome = { device: PciDeviceRead; unchanged: boolean } | { failure: 
 /**
  * Reads the PCI bus, keeping each device's identity between samples. A device's directory gets a
  * new inode when the device is removed and added again (hot-plug, VFs torn down and re-created;
- * kernfs does not reuse inode numbers), so the identity is re-read only then. driver_override, which root
- * writes at any time without an event, is read every time; the directory's inode and the driver binding
- * whenever the kernel's uevent sequence number moved (ueventSeqnum), and at least every five minutes. (`numa_node` is writable, but only
- * as a boot-time firmware workaround that taints the kernel; it counts as identity here.) Reads go to
- * the device's real directory, resolved once, not through the bus's symlinks.
+ * kernfs does not reuse inode numbers), so the identity is re-read only then. driver_override, which
+ * root writes at any time without an event, is read every time; the directory's inode and the driver
+ * binding whenever the kernel's uevent sequence number moved (ueventSeqnum), and at least every five
+ * minutes. (`numa_node` is writable, but only as a boot-time firmware workaround that taints the kernel;
+ * it counts as identity here.) Reads go to the device's real directory, resolved once, not through the
+ * bus's symlinks.
  */
 class PciBusReader {
   private devices = new Map<string, CachedDevice>();
