@@ -78,13 +78,6 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           0 * vfio_last_sample_timestamp_seconds`,
       },
       {
-        record: 'vfio:host_zfs_arc_floor_bytes',
-        expr: raw`
-          vfio_host_zfs_arc_min_bytes
-            or
-          0 * vfio_last_sample_timestamp_seconds`,
-      },
-      {
         comment: `
           Each host's reserve: its exporter's --memory.host-reserve where that was set (the exporter then
           exports it, and check judges with the same value), else the setting above.`,
@@ -105,19 +98,6 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
       {
         record: 'vfio:host_memory_headroom_predicted_bytes',
         expr: 'predict_linear(vfio:host_memory_headroom_bytes[30m], scalar(vfio:config_memory_exhaustion_horizon_seconds))',
-      },
-      {
-        comment: `
-          Hugepage pools per page size (\`size\`: 2M, 1G), from sysfs: /proc/meminfo shows the default size only.
-          Free pages already reserved by a mapping (hugetlbfs reserves at mmap) are not there for a new VM.`,
-        record: 'vfio:host_hugepages_free_bytes',
-        expr: raw`
-          (vfio_host_hugepage_pool_free_pages - vfio_host_hugepage_pool_reserved_pages)
-          * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
-      },
-      {
-        record: 'vfio:host_hugepages_pool_bytes',
-        expr: `vfio_host_hugepage_pool_pages * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
       },
       {
         record: 'vfio:host_passthrough_vms_running',
@@ -379,6 +359,27 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
       divides the 5 minutes the alerts hold: an alert fires 5 minutes after its condition is first seen, as at
       1 minute, and is seen up to 2m30s later. Nothing evaluated more often reads these series.`,
     rules: [
+      section('what starts and pinned memory draw on'),
+      {
+        record: 'vfio:host_zfs_arc_floor_bytes',
+        expr: raw`
+          vfio_host_zfs_arc_min_bytes
+            or
+          0 * vfio_last_sample_timestamp_seconds`,
+      },
+      {
+        comment: `
+          Hugepage pools per page size (\`size\`: 2M, 1G), from sysfs: /proc/meminfo shows the default size only.
+          Free pages already reserved by a mapping (hugetlbfs reserves at mmap) are not there for a new VM.`,
+        record: 'vfio:host_hugepages_free_bytes',
+        expr: raw`
+          (vfio_host_hugepage_pool_free_pages - vfio_host_hugepage_pool_reserved_pages)
+          * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
+      },
+      {
+        record: 'vfio:host_hugepages_pool_bytes',
+        expr: `vfio_host_hugepage_pool_pages * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
+      },
       section('passthrough VMs'),
       {
         comment: 'The memory a VM gets at its next start: a pending change (Proxmox [PENDING]) applies then.',
