@@ -1,8 +1,9 @@
 /**
  * The fleet benchmark: `npm run bench:fleet [-- --hosts 10,100,1000]`. Serves N hosts' exporter output
- * (bench/fleet/hosts.ts) as N scrape targets to a real Prometheus that evaluates alerts/vfio.rules.yml,
- * then reads each rule group's own `prometheus_rule_group_last_duration_seconds`, counts the series the
- * recording rules add, checks that the start alert names exactly the seed-like hosts and no rule fails,
+ * (bench/fleet/hosts.ts) as N scrape targets to a real Prometheus that evaluates alerts/vfio.rules.yml
+ * (every group every 15 s), then reads each rule group's own `prometheus_rule_group_last_duration_seconds`
+ * and states it against the group's interval in the rule file, counts the series the recording rules add,
+ * checks that the start alert names exactly the VMs that cannot start and no rule fails,
  * lists the slowest rules (the rules API's per-rule `evaluationTime`, with their alerts), and times every
  * dashboard query (grafana/*.json, variables at "All") as Grafana asks it: instant targets at one
  * instant, the others over the last hour.
