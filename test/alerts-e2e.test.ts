@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
 import {
+  rulesAtGlobalInterval,
   rulesFile,
   startAlertmanager,
   startDaemon,
@@ -104,7 +105,7 @@ describe('seed incident end to end: exporter, Prometheus, Alertmanager, webhook'
     alertmanager = await startAlertmanager(dir.dir, webhook.port);
 
     const rules = path.join(dir.dir, 'vfio.rules.yml');
-    writeFileSync(rules, readFileSync(rulesFile, 'utf8').replace(/^(\s+for: ).+$/gm, '$11s'));
+    writeFileSync(rules, rulesAtGlobalInterval(readFileSync(rulesFile, 'utf8'), 1));
     const prometheusConfig = path.join(dir.dir, 'prometheus.yml');
     writeFileSync(
       prometheusConfig,

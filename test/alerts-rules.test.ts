@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { alertmanagerFile, rulesFile } from './helpers/alerting.js';
 import { findBinary, repoRoot } from './helpers/fixtures.js';
-import { alertRules, rules, unitTestDir, unitTestFiles, unitTests, type ExpectedAlert } from './helpers/rules.js';
+import { alertRules, durationSeconds, ruleGroups, rules, unitTestDir, unitTestFiles, unitTests, type ExpectedAlert } from './helpers/rules.js';
 
 const run = (binary: string, args: string[]) => spawnSync(findBinary(binary), args, { encoding: 'utf8', cwd: repoRoot });
 
@@ -78,6 +78,34 @@ describe('alerts/vfio.rules.yml', () => {
       expect(anchor, rule.alert).toBe(rule.alert.toLowerCase());
       expect(anchors.has(anchor), `docs/runbooks.md has no section #${anchor}`).toBe(true);
     }
+  });
+});
+
+describe('rule groups with their own interval', () => {
+  // Groups without one run at Prometheus' global evaluation_interval; the rules are written for 1 minute.
+  const intervalOf = (group: { interval?: string }): number => durationSeconds(group.interval ?? '1m');
+
+  it('hold each alert for a whole number of evaluations, so it fires when its `for:` is up and not an evaluation later', () => {
+    const late = ruleGroups().flatMap((group) =>
+      group.rules
+        .filter((rule) => rule.alert !== undefined && rule.for !== undefined && durationSeconds(rule.for) % intervalOf(group) !== 0)
+        .map((rule) => `${group.name}: ${rule.alert} for ${rule.for}`),
+    );
+    expect(late).toEqual([]);
+  });
+
+  it('read no series that a group evaluated less often records: its last sample can be older than the 5m lookback', () => {
+    const groups = ruleGroups();
+    const recordedBy = new Map(groups.flatMap((group) => group.rules.flatMap((rule) => (rule.record ? [[rule.record, group] as const] : []))));
+    const stale = groups.flatMap((group) =>
+      group.rules.flatMap((rule) =>
+        [...[rule.expr, ...Object.values(rule.annotations ?? {})].join('\n').matchAll(/vfio:[a-z0-9_]+/g)]
+          .map(([name]) => ({ name, source: recordedBy.get(name) }))
+          .filter(({ source }) => source !== undefined && source !== group && intervalOf(source) > intervalOf(group))
+          .map(({ name, source }) => `${group.name}: ${rule.alert ?? rule.record} reads ${name} of ${source!.name}`),
+      ),
+    );
+    expect(stale).toEqual([]);
   });
 });
 

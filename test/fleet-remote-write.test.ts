@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExporter, type RunningExporter } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
-import { rulesFile, startDaemon, tempDir, waitFor, type Daemon, type TempDir } from './helpers/alerting.js';
+import { rulesAtGlobalInterval, rulesFile, startDaemon, tempDir, waitFor, type Daemon, type TempDir } from './helpers/alerting.js';
 import { configFor, fixtureFlags } from './helpers/fixtures.js';
 import { freePort } from './helpers/ports.js';
 
@@ -33,7 +33,7 @@ describe('fleet: agents remote-write to a central Prometheus that runs the rules
   beforeAll(async () => {
     dir = tempDir('vfio-fleet-');
     const rules = path.join(dir.dir, 'vfio.rules.yml');
-    writeFileSync(rules, readFileSync(rulesFile, 'utf8').replace(/^(\s+for: ).+$/gm, '$11s'));
+    writeFileSync(rules, rulesAtGlobalInterval(readFileSync(rulesFile, 'utf8'), 1));
     const centralConfig = path.join(dir.dir, 'central.yml');
     writeFileSync(centralConfig, `global: {evaluation_interval: 1s}\nrule_files: ['${rules}']\n`);
     const centralPort = await freePort();

@@ -37,6 +37,8 @@ export interface Section {
 
 export interface RuleGroup {
   name: string;
+  /** The group's own evaluation interval (`2m30s`); without one, Prometheus' global evaluation_interval. */
+  interval?: string;
   comment?: string;
   rules: (Rule | Section)[];
 }
@@ -85,6 +87,7 @@ function ruleValues(groups: RuleGroup[]): unknown {
   return {
     groups: groups.map((group) => ({
       name: group.name,
+      ...(group.interval === undefined ? {} : { interval: group.interval }),
       rules: group.rules
         .filter((item): item is Rule => !isSection(item))
         .map((rule) => {
@@ -118,7 +121,9 @@ export function renderRules(header: string, groups: RuleGroup[]): string {
   const out = [...commentLines(header, ''), '', 'groups:'];
   groups.forEach((group, groupIndex) => {
     if (groupIndex > 0) out.push('');
-    out.push(...commentLines(group.comment, '  '), `  - name: ${group.name}`, '    rules:');
+    out.push(...commentLines(group.comment, '  '), `  - name: ${group.name}`);
+    if (group.interval !== undefined) out.push(`    interval: ${group.interval}`);
+    out.push('    rules:');
     const spaced = group.rules.some((item) => !isSection(item) && isAlert(item));
     let previous: Rule | Section | undefined;
     for (const item of group.rules) {

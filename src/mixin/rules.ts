@@ -1,5 +1,30 @@
 import { defaultMixinConfig, describeSelector, hostLabels, promqlString, type MixinConfig } from './config.js';
-import { raw, renderRules, section, type RuleGroup } from './rules-yaml.js';
+import { raw, renderRules, section, type Annotations, type RuleGroup } from './rules-yaml.js';
+
+/**
+ * The start alert's annotations. Its warning and its critical rule are split on vfio_vm_start_on_boot, so each
+ * states what follows for its own kind of VM without querying that series again for every alert.
+ */
+function startAnnotations(onBoot: boolean): Annotations {
+  return {
+    summary: 'Starting passthrough VM {{ $labels.vmid }} ({{ $labels.name }}) on {{ $labels.instance }} would {{ if $labels.size }}fail: its {{ $labels.size }} hugepage pool is short{{ else }}trigger the OOM killer{{ end }}',
+    description: raw`
+      {{ if $labels.size }}VM {{ $labels.vmid }} ({{ $labels.name }}) takes
+      {{ with printf "vfio_vm_hugepages_bytes{instance=%q,job=%q,vmid=%q,size=%q}" $labels.instance $labels.job $labels.vmid $labels.size | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+      of its RAM from {{ $labels.size }} hugepages, but that pool has
+      {{ with printf "vfio:vm_start_available_bytes{instance=%q,job=%q,vmid=%q,size=%q}" $labels.instance $labels.job $labels.vmid $labels.size | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+      free and unreserved: headroom {{ $value | humanize1024 }}B. QEMU cannot map its RAM and the start
+      fails, no OOM kill (qemu-server first tries to grow the pool and stops with "hugepage allocation
+      failed" when the kernel has no such pages to add).
+      ${onBoot ? 'It starts on boot: after the next reboot it stays down.' : 'Starting it now fails.'}{{ else }}VM {{ $labels.vmid }} ({{ $labels.name }}) has host PCI devices, so VFIO pins all of its
+      {{ with printf "vfio:vm_memory_next_start_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+      at start (the balloon cannot lower that), but the host can give it
+      {{ with printf "vfio:vm_start_available_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+      (MemAvailable + reclaimable ZFS ARC - host reserve):
+      headroom {{ $value | humanize1024 }}B.
+      ${onBoot ? 'It starts on boot: the next reboot kills it.' : 'Starting it now gets it killed.'}{{ end }}`,
+  };
+}
 
 /**
  * The recording and alerting rules: alerts/vfio.rules.yml is this, rendered with the default config.
@@ -53,13 +78,6 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           0 * vfio_last_sample_timestamp_seconds`,
       },
       {
-        record: 'vfio:host_zfs_arc_floor_bytes',
-        expr: raw`
-          vfio_host_zfs_arc_min_bytes
-            or
-          0 * vfio_last_sample_timestamp_seconds`,
-      },
-      {
         comment: `
           Each host's reserve: its exporter's --memory.host-reserve where that was set (the exporter then
           exports it, and check judges with the same value), else the setting above.`,
@@ -82,6 +100,274 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         expr: 'predict_linear(vfio:host_memory_headroom_bytes[30m], scalar(vfio:config_memory_exhaustion_horizon_seconds))',
       },
       {
+        record: 'vfio:host_passthrough_vms_running',
+        expr: raw`
+          count without (vmid) (vfio_vm_passthrough_devices > 0 and on (${host}, vmid) vfio_vm_running == 1)
+            or
+          0 * vfio_last_sample_timestamp_seconds`,
+      },
+      section('OOM kills'),
+      {
+        comment: `
+          Kills of each VM in the last 15 minutes. A VM's first kill creates its counter at 1, which
+          increase() cannot see; the time of its last kill can (counted as 1).`,
+        record: 'vfio:vm_oom_kills_recent',
+        expr: raw`
+          sum without (comm, constraint) (increase(vfio_oom_kill_events_total{vmid!=""}[15m])) > 0
+            or on (${host}, vmid)
+          count without () (vfio_vm_last_oom_kill_timestamp_seconds > time() - 900)`,
+      },
+      section('memory trend'),
+      {
+        comment: `
+          How fast headroom changes, fitted over the last 5 minutes: 20 samples at the exporter's 15 s,
+          5 evaluations at Prometheus' default 1m.`,
+        record: 'vfio:host_memory_headroom_change_bytes_per_second',
+        expr: 'deriv(vfio:host_memory_headroom_bytes[5m])',
+      },
+      {
+        comment: 'Seconds until headroom is gone at that pace; only while it falls and is not gone yet.',
+        record: 'vfio:host_memory_exhaustion_seconds',
+        expr: '(vfio:host_memory_headroom_bytes >= 0) / -(vfio:host_memory_headroom_change_bytes_per_second < 0)',
+      },
+      {
+        comment: `
+          The lowest headroom of the hour before the last 5 minutes. A busy host falls and recovers
+          within its usual range every day; a leak breaks below it.`,
+        record: 'vfio:host_memory_headroom_usual_min_bytes',
+        expr: 'min_over_time(vfio:host_memory_headroom_bytes[1h] offset 5m)',
+      },
+    ],
+  },
+  {
+    name: 'vfio.alerts',
+    rules: [
+      section('host memory'),
+      {
+        alert: 'VfioHostMemoryLow',
+        expr: 'vfio:host_memory_headroom_bytes < 0 and vfio:host_passthrough_vms_running > 0',
+        for: '5m',
+        severity: 'critical',
+        annotations: {
+          summary: 'Host {{ $labels.instance }} is out of memory headroom while passthrough VMs run',
+          description: raw`
+            MemAvailable + reclaimable ZFS ARC is
+            {{ with printf "vfio_host_memory_available_bytes{instance=%q,job=%q} + vfio:host_zfs_arc_reclaimable_bytes{instance=%q,job=%q}" $labels.instance $labels.job $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }},
+            below the {{ with printf "vfio:host_reserve_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }} host reserve
+            (headroom {{ $value | humanize1024 }}B), while
+            {{ with printf "vfio:host_passthrough_vms_running{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value }}{{ end }}
+            passthrough VM(s) run. Their memory is pinned and cannot be swapped or ballooned: the OOM
+            killer picks the largest process, usually one of them.`,
+        },
+      },
+      {
+        alert: 'VfioHostMemoryExhaustionPredicted',
+        expr: raw`
+          vfio:host_memory_headroom_predicted_bytes < 0
+            and vfio:host_memory_headroom_bytes >= 0
+            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_usual_min_bytes
+            and vfio:host_passthrough_vms_running > 0`,
+        for: '10m',
+        severity: 'warning',
+        annotations: {
+          summary: 'Host {{ $labels.instance }} runs out of memory headroom within {{ with query "vfio:config_memory_exhaustion_horizon_seconds" }}{{ . | first | value | humanizeDuration }}{{ end }}',
+          description: raw`
+            Memory headroom (MemAvailable + reclaimable ZFS ARC - host reserve) is
+            {{ with printf "vfio:host_memory_headroom_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+            and, on the trend of the last 30 minutes, reaches {{ $value | humanize1024 }}B within
+            {{ with query "vfio:config_memory_exhaustion_horizon_seconds" }}{{ . | first | value | humanizeDuration }}{{ end }}
+            while passthrough VMs run. Their pinned memory cannot be reclaimed: the OOM killer would pick one of them.`,
+        },
+      },
+      {
+        alert: 'VfioMemoryPressure',
+        expr: 'rate(vfio_host_memory_pressure_stalled_seconds_total{kind="full"}[5m]) > scalar(vfio:config_memory_pressure_full_ratio)',
+        for: '10m',
+        severity: 'warning',
+        annotations: {
+          summary: 'Host {{ $labels.instance }} stalls on memory',
+          description: raw`
+            All non-idle tasks were stalled waiting for memory {{ $value | humanizePercentage }} of the
+            time over the last 5 minutes (PSI memory "full"; threshold
+            {{ with query "vfio:config_memory_pressure_full_ratio" }}{{ . | first | value | humanizePercentage }}{{ end }}).
+            The host is reclaiming hard; the OOM killer is next.`,
+        },
+      },
+      section('fast drain'),
+      {
+        comment: `
+          Headroom falling so fast, on the 5-minute trend, that it is gone within the warning (or
+          critical) time; still falling over the last minute (a one-off drop that stopped is not a
+          drain) and below the host's usual range of the last hour (a busy host's daily swing is not).`,
+        alert: 'VfioHostMemoryDrainingFast',
+        expr: raw`
+          vfio:host_memory_exhaustion_seconds < scalar(vfio:config_memory_drain_warning_seconds)
+            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_bytes offset 1m
+            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_usual_min_bytes
+            and vfio:host_passthrough_vms_running > 0`,
+        for: '2m',
+        severity: 'warning',
+        annotations: {
+          anchor: 'drain-annotations',
+          summary: 'Host {{ $labels.instance }} runs out of memory headroom in {{ $value | printf "%.0f" | humanizeDuration }} at its current pace',
+          description: raw`
+            Memory headroom (MemAvailable + reclaimable ZFS ARC - host reserve) is
+            {{ with printf "vfio:host_memory_headroom_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+            and fell by
+            {{ with printf "-60 * vfio:host_memory_headroom_change_bytes_per_second{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+            a minute over the last 5 minutes, below anything of the hour before: at that pace it is
+            gone in {{ $value | printf "%.0f" | humanizeDuration }}, while
+            {{ with printf "vfio:host_passthrough_vms_running{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value }}{{ end }}
+            passthrough VM(s) run. Their pinned memory cannot be reclaimed: the OOM killer would pick one of them.`,
+        },
+      },
+      {
+        alert: 'VfioHostMemoryDrainingFast',
+        expr: raw`
+          vfio:host_memory_exhaustion_seconds < scalar(vfio:config_memory_drain_critical_seconds)
+            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_bytes offset 1m
+            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_usual_min_bytes
+            and vfio:host_passthrough_vms_running > 0`,
+        for: '2m',
+        severity: 'critical',
+        annotations: 'drain-annotations',
+      },
+      section('OOM kills and kernel trouble'),
+      {
+        alert: 'VfioVMOOMKilled',
+        exprComment: 'vfio_vm_info is joined where present: a killed plain-QEMU VM leaves none.',
+        expr: raw`
+          vfio:vm_oom_kills_recent * on (${host}, vmid) group_left (name) vfio_vm_info
+            or on (${host}, vmid)
+          vfio:vm_oom_kills_recent`,
+        severity: 'critical',
+        annotations: {
+          summary: 'VM {{ $labels.vmid }}{{ with $labels.name }} ({{ . }}){{ end }} on {{ $labels.instance }} was killed by the OOM killer',
+          description: raw`
+            The kernel OOM killer killed VM {{ $labels.vmid }}{{ with $labels.name }} ({{ . }}){{ end }}{{ with printf "vfio_vm_last_oom_kill_timestamp_seconds{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }} at {{ . | first | value | humanizeTimestamp }}{{ end }}
+            ({{ range $i, $kill := printf "vfio_oom_kill_events_total{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query | sortByLabel "constraint" }}{{ if $i }}, {{ end }}{{ $kill.Labels.comm }} {{ $kill.Labels.constraint }}{{ end }});
+            its RSS at the kill was
+            {{ with printf "vfio_vm_oom_killed_rss_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ else }}not recorded{{ end }}.
+            CONSTRAINT_NONE: the whole host ran out of memory; CONSTRAINT_MEMCG: the VM's own cgroup limit.`,
+        },
+      },
+      {
+        alert: 'VfioHostOOMKill',
+        expr: 'increase(vfio_oom_kills_total[15m]) > 0',
+        severity: 'warning',
+        annotations: {
+          summary: 'The OOM killer ran on {{ $labels.instance }}',
+          description: raw`
+            The kernel killed {{ $value | printf "%.0f" }} process(es) for lack of memory in the last
+            15 minutes (/proc/vmstat oom_kill). A passthrough VM was not among them, or VfioVMOOMKilled
+            says so; the next one may be.`,
+        },
+      },
+      {
+        alert: 'VfioKernelPassthroughErrors',
+        expr: 'increase(vfio_kernel_events_total[15m]) > 0',
+        severity: 'warning',
+        annotations: {
+          summary: 'Kernel reports {{ $labels.kind }} on {{ $labels.instance }}',
+          description: raw`
+            {{ $value | printf "%.0f" }} kernel log record(s) of kind {{ $labels.kind }} in the last 15 minutes:
+            {{ if eq $labels.kind "vfio_pin_failed" }}VFIO could not pin guest memory (RLIMIT_MEMLOCK too low, or no memory left).{{ else if eq $labels.kind "iommu_fault" }}the IOMMU blocked a device's DMA (DMAR / AMD-Vi fault): a device or its driver misbehaves, or a mapping is missing.{{ else if eq $labels.kind "group_not_viable" }}VFIO refused an IOMMU group because a device in it is on a host driver.{{ else if eq $labels.kind "bar_reserve_failed" }}a device's BAR could not be reserved: another driver (often the boot framebuffer) holds its memory.{{ else }}passthrough trouble.{{ end }}
+            Read the kernel log: journalctl -k.`,
+        },
+      },
+      section('disks behind passed-through controllers'),
+      {
+        comment: `
+          A controller given to a VM while the host uses its disks: the VM's start tears the disks from
+          the host (Proxmox unbinds the host driver), or, with the host driver kept, two kernels write
+          the same disks.`,
+        alert: 'VfioPassthroughDiskHeldByHost',
+        expr: raw`
+          vfio_vm_pci_device_info
+            * on (${host}, pci_address) group_left ()
+              count by (${host}, pci_address) (vfio_block_device_held == 1)
+            * on (${host}, vmid) group_left (name) vfio_vm_info`,
+        for: '2m',
+        severity: 'critical',
+        annotations: {
+          summary: 'The host uses disks behind {{ $labels.pci_address }}, which is assigned to VM {{ $labels.vmid }} ({{ $labels.name }})',
+          description: raw`
+            {{ $value | printf "%.0f" }} block device(s) behind {{ $labels.pci_address }}, assigned to VM {{ $labels.vmid }}
+            ({{ $labels.name }}, {{ $labels.slot }}), are in use on the host:
+            {{ range $i, $holder := printf "vfio_block_device_holder_info{instance=%q,job=%q,pci_address=%q}" $labels.instance $labels.job $labels.pci_address | query | sortByLabel "device" }}{{ if $i }}, {{ end }}{{ $holder.Labels.device }} ({{ $holder.Labels.kind }} {{ $holder.Labels.holder }}){{ end }}.
+            Starting the VM takes the disks from under the host; keeping the host driver lets two
+            kernels write them. Release them (umount, swapoff, mdadm --stop, vgchange -an, zpool export)
+            and reserve the controller for vfio-pci at boot.`,
+        },
+      },
+      section('the exporter'),
+      {
+        alert: 'VfioExporterCollectorFailing',
+        expr: 'vfio_collector_success == 0',
+        for: '5m',
+        severity: 'warning',
+        annotations: {
+          summary: 'Collector {{ $labels.collector }} of vfio-exporter fails on {{ $labels.instance }}',
+          description: raw`
+            The {{ $labels.collector }} collector has reported errors for 5 minutes; its series may be
+            missing or incomplete, and the alerts built on them are blind. The exporter logs each error
+            as "collector problem" with collector={{ $labels.collector }}.`,
+        },
+      },
+      {
+        alert: 'VfioExporterDown',
+        expr: `up{${config.exporterSelector}} == 0`,
+        for: '5m',
+        severity: 'warning',
+        annotations: {
+          summary: 'vfio-exporter on {{ $labels.instance }} is down',
+          description: raw`
+            Prometheus has not scraped {{ $labels.instance }} (job {{ $labels.job }}) for 5 minutes:
+            no passthrough alert can fire for this host.`,
+        },
+      },
+      {
+        alert: 'VfioExporterAbsent',
+        expr: `absent(up{${config.exporterSelector}})`,
+        for: '15m',
+        severity: 'warning',
+        annotations: {
+          summary: 'Prometheus scrapes no vfio-exporter',
+          description: raw`
+            No scrape target in ${describeSelector(config.exporterSelector)} exists: the exporter's job was
+            removed, renamed, or service discovery lost it. No passthrough alert can fire.`,
+        },
+      },
+      {
+        alert: 'VfioExporterSampleStale',
+        expr: 'time() - vfio_last_sample_timestamp_seconds > scalar(vfio:config_sample_stale_seconds)',
+        severity: 'warning',
+        annotations: {
+          summary: 'vfio-exporter on {{ $labels.instance }} serves an old sample',
+          description: raw`
+            The exporter answers scrapes, but its last sample started {{ $value | humanizeDuration }} ago:
+            sampling is stuck, and every series it serves is that old.`,
+        },
+      },
+    ],
+  },
+  {
+    name: 'vfio.starts',
+    interval: '2m30s',
+    comment: `
+      What the start of a stopped VM leaves, and the memory passthrough VMs pin. Evaluated every 2m30s, which
+      divides the 5 minutes the alerts hold: an alert fires 5 minutes after its condition is first seen, as at
+      1 minute, and is seen up to 2m30s later. Nothing evaluated more often reads these series.`,
+    rules: [
+      section('what starts and pinned memory draw on'),
+      {
+        record: 'vfio:host_zfs_arc_floor_bytes',
+        expr: raw`
+          vfio_host_zfs_arc_min_bytes
+            or
+          0 * vfio_last_sample_timestamp_seconds`,
+      },
+      {
         comment: `
           Hugepage pools per page size (\`size\`: 2M, 1G), from sysfs: /proc/meminfo shows the default size only.
           Free pages already reserved by a mapping (hugetlbfs reserves at mmap) are not there for a new VM.`,
@@ -93,13 +379,6 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
       {
         record: 'vfio:host_hugepages_pool_bytes',
         expr: `vfio_host_hugepage_pool_pages * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
-      },
-      {
-        record: 'vfio:host_passthrough_vms_running',
-        expr: raw`
-          count without (vmid) (vfio_vm_passthrough_devices > 0 and on (${host}, vmid) vfio_vm_running == 1)
-            or
-          0 * vfio_last_sample_timestamp_seconds`,
       },
       section('passthrough VMs'),
       {
@@ -180,37 +459,6 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
             or
           label_replace(0 * sum without (vmid) (vfio_vm_hugepages_bytes) and on (${host}) vfio_host_hugepages, "pool", "hugepages", "", "")`,
       },
-      section('OOM kills'),
-      {
-        comment: `
-          Kills of each VM in the last 15 minutes. A VM's first kill creates its counter at 1, which
-          increase() cannot see; the time of its last kill can (counted as 1).`,
-        record: 'vfio:vm_oom_kills_recent',
-        expr: raw`
-          sum without (comm, constraint) (increase(vfio_oom_kill_events_total{vmid!=""}[15m])) > 0
-            or on (${host}, vmid)
-          count without () (vfio_vm_last_oom_kill_timestamp_seconds > time() - 900)`,
-      },
-      section('memory trend'),
-      {
-        comment: `
-          How fast headroom changes, fitted over the last 5 minutes: 20 samples at the exporter's 15 s,
-          5 evaluations at Prometheus' default 1m.`,
-        record: 'vfio:host_memory_headroom_change_bytes_per_second',
-        expr: 'deriv(vfio:host_memory_headroom_bytes[5m])',
-      },
-      {
-        comment: 'Seconds until headroom is gone at that pace; only while it falls and is not gone yet.',
-        record: 'vfio:host_memory_exhaustion_seconds',
-        expr: '(vfio:host_memory_headroom_bytes >= 0) / -(vfio:host_memory_headroom_change_bytes_per_second < 0)',
-      },
-      {
-        comment: `
-          The lowest headroom of the hour before the last 5 minutes. A busy host falls and recovers
-          within its usual range every day; a leak breaks below it.`,
-        record: 'vfio:host_memory_headroom_usual_min_bytes',
-        expr: 'min_over_time(vfio:host_memory_headroom_bytes[1h] offset 5m)',
-      },
       section('starts of VMs without passthrough'),
       {
         comment: `
@@ -243,12 +491,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           and on (${host}) (vfio:host_passthrough_vms_running > 0)
           unless on (${host}, vmid) (vfio_vm_template == 1)`,
       },
-    ],
-  },
-  {
-    name: 'vfio.alerts',
-    rules: [
-      section('memory of passthrough VMs'),
+      section('alerts on starts and pinned memory'),
       {
         alert: 'VfioPassthroughVMStartWouldOOM',
         expr: raw`
@@ -256,25 +499,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           * on (${host}, vmid) group_left (name) vfio_vm_info`,
         for: '5m',
         severity: 'warning',
-        annotations: {
-          anchor: 'start-annotations',
-          summary: 'Starting passthrough VM {{ $labels.vmid }} ({{ $labels.name }}) on {{ $labels.instance }} would {{ if $labels.size }}fail: its {{ $labels.size }} hugepage pool is short{{ else }}trigger the OOM killer{{ end }}',
-          description: raw`
-            {{ if $labels.size }}VM {{ $labels.vmid }} ({{ $labels.name }}) takes
-            {{ with printf "vfio_vm_hugepages_bytes{instance=%q,job=%q,vmid=%q,size=%q}" $labels.instance $labels.job $labels.vmid $labels.size | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            of its RAM from {{ $labels.size }} hugepages, but that pool has
-            {{ with printf "vfio:vm_start_available_bytes{instance=%q,job=%q,vmid=%q,size=%q}" $labels.instance $labels.job $labels.vmid $labels.size | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            free and unreserved: headroom {{ $value | humanize1024 }}B. QEMU cannot map its RAM and the start
-            fails, no OOM kill (qemu-server first tries to grow the pool and stops with "hugepage allocation
-            failed" when the kernel has no such pages to add).
-            {{ if printf "vfio_vm_start_on_boot{instance=%q,job=%q,vmid=%q} == 1" $labels.instance $labels.job $labels.vmid | query }}It starts on boot: after the next reboot it stays down.{{ else }}Starting it now fails.{{ end }}{{ else }}VM {{ $labels.vmid }} ({{ $labels.name }}) has host PCI devices, so VFIO pins all of its
-            {{ with printf "vfio:vm_memory_next_start_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            at start (the balloon cannot lower that), but the host can give it
-            {{ with printf "vfio:vm_start_available_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            (MemAvailable + reclaimable ZFS ARC - host reserve):
-            headroom {{ $value | humanize1024 }}B.
-            {{ if printf "vfio_vm_start_on_boot{instance=%q,job=%q,vmid=%q} == 1" $labels.instance $labels.job $labels.vmid | query }}It starts on boot: the next reboot kills it.{{ else }}Starting it now gets it killed.{{ end }}{{ end }}`,
-        },
+        annotations: startAnnotations(false),
       },
       {
         alert: 'VfioPassthroughVMStartWouldOOM',
@@ -283,8 +508,37 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           * on (${host}, vmid) group_left (name) vfio_vm_info`,
         for: '5m',
         severity: 'critical',
-        annotations: 'start-annotations',
+        annotations: startAnnotations(true),
       },
+      {
+        alert: 'VfioVMStartEndangersPassthrough',
+        expr: raw`
+          (vfio:vm_start_passthrough_headroom_bytes < 0)
+          * on (${host}, vmid) group_left (name) vfio_vm_info`,
+        for: '5m',
+        severity: 'warning',
+        annotations: {
+          summary: 'Starting VM {{ $labels.vmid }} ({{ $labels.name }}) on {{ $labels.instance }} would put its running passthrough VMs at risk',
+          description: raw`
+            VM {{ $labels.vmid }} ({{ $labels.name }}) has no host PCI device, but once started it takes at least
+            {{ with printf "vfio:vm_memory_floor_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+            (its balloon floor, or all of its memory without a balloon) and the host has
+            {{ with printf "vfio:host_memory_headroom_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
+            of headroom: {{ $value | humanize1024 }}B after its start. The OOM killer then picks the largest process,
+            a passthrough VM whose memory is pinned:
+            {{ range $i, $vm := printf "vfio_vm_info{instance=%q,job=%q} and on (instance, job, vmid) (vfio_vm_passthrough_devices{instance=%q,job=%q} > 0) and on (instance, job, vmid) (vfio_vm_running{instance=%q,job=%q} == 1)" $labels.instance $labels.job $labels.instance $labels.job $labels.instance $labels.job | query | sortByLabel "vmid" }}{{ if $i }}, {{ end }}VM {{ $vm.Labels.vmid }} ({{ $vm.Labels.name }}){{ end }}.`,
+        },
+      },
+    ],
+  },
+  {
+    name: 'vfio.capacity',
+    interval: '5m',
+    comment: `
+      Whether a host can hold the memory its passthrough VMs pin, after a reboot: VM configs and the set of
+      running and on-boot VMs, which change when someone edits or starts a VM. Both alerts hold for 5 minutes,
+      one evaluation, and read what vfio.starts records.`,
+    rules: [
       {
         alert: 'VfioPassthroughMemoryOvercommitted',
         expr: 'vfio:host_passthrough_memory_committed_bytes > vfio:host_passthrough_memory_capacity_bytes',
@@ -322,157 +576,16 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
             amount, and sizing the host by the floor ends in the OOM killer.`,
         },
       },
-      {
-        alert: 'VfioHostMemoryLow',
-        expr: 'vfio:host_memory_headroom_bytes < 0 and vfio:host_passthrough_vms_running > 0',
-        for: '5m',
-        severity: 'critical',
-        annotations: {
-          summary: 'Host {{ $labels.instance }} is out of memory headroom while passthrough VMs run',
-          description: raw`
-            MemAvailable + reclaimable ZFS ARC is
-            {{ with printf "vfio_host_memory_available_bytes{instance=%q,job=%q} + vfio:host_zfs_arc_reclaimable_bytes{instance=%q,job=%q}" $labels.instance $labels.job $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }},
-            below the {{ with printf "vfio:host_reserve_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }} host reserve
-            (headroom {{ $value | humanize1024 }}B), while
-            {{ with printf "vfio:host_passthrough_vms_running{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value }}{{ end }}
-            passthrough VM(s) run. Their memory is pinned and cannot be swapped or ballooned: the OOM
-            killer picks the largest process, usually one of them.`,
-        },
-      },
-      {
-        alert: 'VfioHostMemoryExhaustionPredicted',
-        expr: raw`
-          vfio:host_memory_headroom_predicted_bytes < 0
-            and vfio:host_memory_headroom_bytes >= 0
-            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_usual_min_bytes
-            and vfio:host_passthrough_vms_running > 0`,
-        for: '10m',
-        severity: 'warning',
-        annotations: {
-          summary: 'Host {{ $labels.instance }} runs out of memory headroom within {{ with query "vfio:config_memory_exhaustion_horizon_seconds" }}{{ . | first | value | humanizeDuration }}{{ end }}',
-          description: raw`
-            Memory headroom (MemAvailable + reclaimable ZFS ARC - host reserve) is
-            {{ with printf "vfio:host_memory_headroom_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            and, on the trend of the last 30 minutes, reaches {{ $value | humanize1024 }}B within
-            {{ with query "vfio:config_memory_exhaustion_horizon_seconds" }}{{ . | first | value | humanizeDuration }}{{ end }}
-            while passthrough VMs run. Their pinned memory cannot be reclaimed: the OOM killer would pick one of them.`,
-        },
-      },
-      {
-        alert: 'VfioMemoryPressure',
-        expr: 'rate(vfio_host_memory_pressure_stalled_seconds_total{kind="full"}[5m]) > scalar(vfio:config_memory_pressure_full_ratio)',
-        for: '10m',
-        severity: 'warning',
-        annotations: {
-          summary: 'Host {{ $labels.instance }} stalls on memory',
-          description: raw`
-            All non-idle tasks were stalled waiting for memory {{ $value | humanizePercentage }} of the
-            time over the last 5 minutes (PSI memory "full"; threshold
-            {{ with query "vfio:config_memory_pressure_full_ratio" }}{{ . | first | value | humanizePercentage }}{{ end }}).
-            The host is reclaiming hard; the OOM killer is next.`,
-        },
-      },
-      section('fast drain and starts of VMs without passthrough'),
-      {
-        comment: `
-          Headroom falling so fast, on the 5-minute trend, that it is gone within the warning (or
-          critical) time; still falling over the last minute (a one-off drop that stopped is not a
-          drain) and below the host's usual range of the last hour (a busy host's daily swing is not).`,
-        alert: 'VfioHostMemoryDrainingFast',
-        expr: raw`
-          vfio:host_memory_exhaustion_seconds < scalar(vfio:config_memory_drain_warning_seconds)
-            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_bytes offset 1m
-            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_usual_min_bytes
-            and vfio:host_passthrough_vms_running > 0`,
-        for: '2m',
-        severity: 'warning',
-        annotations: {
-          anchor: 'drain-annotations',
-          summary: 'Host {{ $labels.instance }} runs out of memory headroom in {{ $value | printf "%.0f" | humanizeDuration }} at its current pace',
-          description: raw`
-            Memory headroom (MemAvailable + reclaimable ZFS ARC - host reserve) is
-            {{ with printf "vfio:host_memory_headroom_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            and fell by
-            {{ with printf "-60 * vfio:host_memory_headroom_change_bytes_per_second{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            a minute over the last 5 minutes, below anything of the hour before: at that pace it is
-            gone in {{ $value | printf "%.0f" | humanizeDuration }}, while
-            {{ with printf "vfio:host_passthrough_vms_running{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value }}{{ end }}
-            passthrough VM(s) run. Their pinned memory cannot be reclaimed: the OOM killer would pick one of them.`,
-        },
-      },
-      {
-        alert: 'VfioHostMemoryDrainingFast',
-        expr: raw`
-          vfio:host_memory_exhaustion_seconds < scalar(vfio:config_memory_drain_critical_seconds)
-            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_bytes offset 1m
-            and vfio:host_memory_headroom_bytes < vfio:host_memory_headroom_usual_min_bytes
-            and vfio:host_passthrough_vms_running > 0`,
-        for: '2m',
-        severity: 'critical',
-        annotations: 'drain-annotations',
-      },
-      {
-        alert: 'VfioVMStartEndangersPassthrough',
-        expr: raw`
-          (vfio:vm_start_passthrough_headroom_bytes < 0)
-          * on (${host}, vmid) group_left (name) vfio_vm_info`,
-        for: '5m',
-        severity: 'warning',
-        annotations: {
-          summary: 'Starting VM {{ $labels.vmid }} ({{ $labels.name }}) on {{ $labels.instance }} would put its running passthrough VMs at risk',
-          description: raw`
-            VM {{ $labels.vmid }} ({{ $labels.name }}) has no host PCI device, but once started it takes at least
-            {{ with printf "vfio:vm_memory_floor_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            (its balloon floor, or all of its memory without a balloon) and the host has
-            {{ with printf "vfio:host_memory_headroom_bytes{instance=%q,job=%q}" $labels.instance $labels.job | query }}{{ . | first | value | humanize1024 }}B{{ end }}
-            of headroom: {{ $value | humanize1024 }}B after its start. The OOM killer then picks the largest process,
-            a passthrough VM whose memory is pinned:
-            {{ range $i, $vm := printf "vfio_vm_info{instance=%q,job=%q} and on (instance, job, vmid) (vfio_vm_passthrough_devices{instance=%q,job=%q} > 0) and on (instance, job, vmid) (vfio_vm_running{instance=%q,job=%q} == 1)" $labels.instance $labels.job $labels.instance $labels.job $labels.instance $labels.job | query | sortByLabel "vmid" }}{{ if $i }}, {{ end }}VM {{ $vm.Labels.vmid }} ({{ $vm.Labels.name }}){{ end }}.`,
-        },
-      },
-      section('OOM kills and kernel trouble'),
-      {
-        alert: 'VfioVMOOMKilled',
-        exprComment: 'vfio_vm_info is joined where present: a killed plain-QEMU VM leaves none.',
-        expr: raw`
-          vfio:vm_oom_kills_recent * on (${host}, vmid) group_left (name) vfio_vm_info
-            or on (${host}, vmid)
-          vfio:vm_oom_kills_recent`,
-        severity: 'critical',
-        annotations: {
-          summary: 'VM {{ $labels.vmid }}{{ with $labels.name }} ({{ . }}){{ end }} on {{ $labels.instance }} was killed by the OOM killer',
-          description: raw`
-            The kernel OOM killer killed VM {{ $labels.vmid }}{{ with $labels.name }} ({{ . }}){{ end }}{{ with printf "vfio_vm_last_oom_kill_timestamp_seconds{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }} at {{ . | first | value | humanizeTimestamp }}{{ end }}
-            ({{ range $i, $kill := printf "vfio_oom_kill_events_total{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query | sortByLabel "constraint" }}{{ if $i }}, {{ end }}{{ $kill.Labels.comm }} {{ $kill.Labels.constraint }}{{ end }});
-            its RSS at the kill was
-            {{ with printf "vfio_vm_oom_killed_rss_bytes{instance=%q,job=%q,vmid=%q}" $labels.instance $labels.job $labels.vmid | query }}{{ . | first | value | humanize1024 }}B{{ else }}not recorded{{ end }}.
-            CONSTRAINT_NONE: the whole host ran out of memory; CONSTRAINT_MEMCG: the VM's own cgroup limit.`,
-        },
-      },
-      {
-        alert: 'VfioHostOOMKill',
-        expr: 'increase(vfio_oom_kills_total[15m]) > 0',
-        severity: 'warning',
-        annotations: {
-          summary: 'The OOM killer ran on {{ $labels.instance }}',
-          description: raw`
-            The kernel killed {{ $value | printf "%.0f" }} process(es) for lack of memory in the last
-            15 minutes (/proc/vmstat oom_kill). A passthrough VM was not among them, or VfioVMOOMKilled
-            says so; the next one may be.`,
-        },
-      },
-      {
-        alert: 'VfioKernelPassthroughErrors',
-        expr: 'increase(vfio_kernel_events_total[15m]) > 0',
-        severity: 'warning',
-        annotations: {
-          summary: 'Kernel reports {{ $labels.kind }} on {{ $labels.instance }}',
-          description: raw`
-            {{ $value | printf "%.0f" }} kernel log record(s) of kind {{ $labels.kind }} in the last 15 minutes:
-            {{ if eq $labels.kind "vfio_pin_failed" }}VFIO could not pin guest memory (RLIMIT_MEMLOCK too low, or no memory left).{{ else if eq $labels.kind "iommu_fault" }}the IOMMU blocked a device's DMA (DMAR / AMD-Vi fault): a device or its driver misbehaves, or a mapping is missing.{{ else if eq $labels.kind "group_not_viable" }}VFIO refused an IOMMU group because a device in it is on a host driver.{{ else if eq $labels.kind "bar_reserve_failed" }}a device's BAR could not be reserved: another driver (often the boot framebuffer) holds its memory.{{ else }}passthrough trouble.{{ end }}
-            Read the kernel log: journalctl -k.`,
-        },
-      },
+    ],
+  },
+  {
+    name: 'vfio.devices',
+    interval: '5m',
+    comment: `
+      Devices, IOMMU groups and the disks behind controllers assigned to stopped VMs: bindings and hardware
+      change at boot or by hand, and these alerts hold for 5 or 10 minutes, whole evaluations of 5 minutes; a
+      change is seen up to 5 minutes later. Disks the host holds page within minutes and stay in vfio.alerts.`,
+    rules: [
       section('devices and IOMMU'),
       {
         comment: `
@@ -547,30 +660,6 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
       },
       section('disks behind passed-through controllers'),
       {
-        comment: `
-          A controller given to a VM while the host uses its disks: the VM's start tears the disks from
-          the host (Proxmox unbinds the host driver), or, with the host driver kept, two kernels write
-          the same disks.`,
-        alert: 'VfioPassthroughDiskHeldByHost',
-        expr: raw`
-          vfio_vm_pci_device_info
-            * on (${host}, pci_address) group_left ()
-              count by (${host}, pci_address) (vfio_block_device_held == 1)
-            * on (${host}, vmid) group_left (name) vfio_vm_info`,
-        for: '2m',
-        severity: 'critical',
-        annotations: {
-          summary: 'The host uses disks behind {{ $labels.pci_address }}, which is assigned to VM {{ $labels.vmid }} ({{ $labels.name }})',
-          description: raw`
-            {{ $value | printf "%.0f" }} block device(s) behind {{ $labels.pci_address }}, assigned to VM {{ $labels.vmid }}
-            ({{ $labels.name }}, {{ $labels.slot }}), are in use on the host:
-            {{ range $i, $holder := printf "vfio_block_device_holder_info{instance=%q,job=%q,pci_address=%q}" $labels.instance $labels.job $labels.pci_address | query | sortByLabel "device" }}{{ if $i }}, {{ end }}{{ $holder.Labels.device }} ({{ $holder.Labels.kind }} {{ $holder.Labels.holder }}){{ end }}.
-            Starting the VM takes the disks from under the host; keeping the host driver lets two
-            kernels write them. Release them (umount, swapoff, mdadm --stop, vgchange -an, zpool export)
-            and reserve the controller for vfio-pci at boot.`,
-        },
-      },
-      {
         alert: 'VfioPassthroughControllerDisksOnHost',
         expr: raw`
           vfio_vm_pci_device_info
@@ -588,65 +677,22 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
             for vfio-pci at boot so the host never sees its disks.`,
         },
       },
-      section('the exporter'),
-      {
-        alert: 'VfioExporterCollectorFailing',
-        expr: 'vfio_collector_success == 0',
-        for: '5m',
-        severity: 'warning',
-        annotations: {
-          summary: 'Collector {{ $labels.collector }} of vfio-exporter fails on {{ $labels.instance }}',
-          description: raw`
-            The {{ $labels.collector }} collector has reported errors for 5 minutes; its series may be
-            missing or incomplete, and the alerts built on them are blind. The exporter logs each error
-            as "collector problem" with collector={{ $labels.collector }}.`,
-        },
-      },
-      {
-        alert: 'VfioExporterDown',
-        expr: `up{${config.exporterSelector}} == 0`,
-        for: '5m',
-        severity: 'warning',
-        annotations: {
-          summary: 'vfio-exporter on {{ $labels.instance }} is down',
-          description: raw`
-            Prometheus has not scraped {{ $labels.instance }} (job {{ $labels.job }}) for 5 minutes:
-            no passthrough alert can fire for this host.`,
-        },
-      },
-      {
-        alert: 'VfioExporterAbsent',
-        expr: `absent(up{${config.exporterSelector}})`,
-        for: '15m',
-        severity: 'warning',
-        annotations: {
-          summary: 'Prometheus scrapes no vfio-exporter',
-          description: raw`
-            No scrape target in ${describeSelector(config.exporterSelector)} exists: the exporter's job was
-            removed, renamed, or service discovery lost it. No passthrough alert can fire.`,
-        },
-      },
-      {
-        alert: 'VfioExporterSampleStale',
-        expr: 'time() - vfio_last_sample_timestamp_seconds > scalar(vfio:config_sample_stale_seconds)',
-        severity: 'warning',
-        annotations: {
-          summary: 'vfio-exporter on {{ $labels.instance }} serves an old sample',
-          description: raw`
-            The exporter answers scrapes, but its last sample started {{ $value | humanizeDuration }} ago:
-            sampling is stuck, and every series it serves is that old.`,
-        },
-      },
     ],
   },
   {
     name: 'vfio.devices.health',
-    comment: `Whether a passthrough device survives its VM's life: a reset between VM runs, a clean PCIe link.`,
+    interval: '5m',
+    comment: `
+      Whether a passthrough device survives its VM's life: a reset between VM runs, a clean PCIe link, a
+      reservation at boot. Reset methods and boot bindings change with the kernel or its command line, PCIe
+      errors are counted over 15 minutes: evaluated every 5 minutes.`,
     rules: [
       {
-        comment: 'Uncorrectable PCIe errors (ERR_NONFATAL, ERR_FATAL messages) each device sent in the last 15 minutes.',
+        comment: `
+          Uncorrectable PCIe errors (ERR_NONFATAL, ERR_FATAL messages) each device sent in the last 15 minutes;
+          devices that sent none are not recorded, of the many the exporter counts errors for.`,
         record: 'vfio:pci_device_aer_uncorrectable_recent',
-        expr: raw`sum by (${host}, pci_address) (increase(vfio_pci_device_aer_error_messages_total{severity=~"nonfatal|fatal"}[15m]))`,
+        expr: raw`sum by (${host}, pci_address) (increase(vfio_pci_device_aer_error_messages_total{severity=~"nonfatal|fatal"}[15m])) > 0`,
       },
       {
         comment: `

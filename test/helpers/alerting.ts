@@ -11,6 +11,16 @@ import { freePort } from './ports.js';
 export const rulesFile = path.join(repoRoot, 'alerts/vfio.rules.yml');
 export const alertmanagerFile = path.join(repoRoot, 'alerts/alertmanager.yml');
 
+/**
+ * Rule file text with every group at Prometheus' global evaluation_interval: a test's Prometheus evaluates
+ * seconds apart, where some groups ask for minutes. With `holdSeconds`, every `for:` that long too, so a run
+ * measures the pipeline, not the waiting.
+ */
+export function rulesAtGlobalInterval(text: string, holdSeconds?: number): string {
+  const everyGroup = text.replace(/^ {4}interval: .+\n/gm, '');
+  return holdSeconds === undefined ? everyGroup : everyGroup.replace(/^(\s+for: ).+$/gm, `$1${holdSeconds}s`);
+}
+
 /** Polls until `probe` returns a value, or fails after `timeoutMs` saying what it waited for. */
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const deadline = Date.now() + timeoutMs;

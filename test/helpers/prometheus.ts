@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startDaemon, tempDir } from './alerting.js';
+import { rulesAtGlobalInterval, startDaemon, tempDir } from './alerting.js';
 import { freePort } from './ports.js';
 
 export interface Sample {
@@ -28,7 +28,7 @@ export interface PrometheusOptions {
   /** Labels Prometheus adds to every series of the targets (as a fleet's `cluster`, `node`). */
   targetLabels?: Record<string, string>;
   ruleFiles: string[];
-  /** Scrape and rule evaluation interval. */
+  /** Scrape and rule evaluation interval, of every rule group (their own intervals are dropped). */
   intervalSeconds: number;
 }
 
@@ -36,9 +36,14 @@ export interface PrometheusOptions {
 export async function startPrometheus(options: PrometheusOptions): Promise<RunningPrometheus> {
   const dir = tempDir('vfio-prometheus-');
   const interval = `${options.intervalSeconds}s`;
+  const ruleFiles = options.ruleFiles.map((file, index) => {
+    const copy = path.join(dir.dir, `rules-${index}.yml`);
+    writeFileSync(copy, rulesAtGlobalInterval(readFileSync(file, 'utf8')));
+    return copy;
+  });
   const config = {
     global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-    rule_files: options.ruleFiles,
+    rule_files: ruleFiles,
     scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets, labels: options.targetLabels ?? {} }] }],
   };
   const configFile = path.join(dir.dir, 'prometheus.yml');

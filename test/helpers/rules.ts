@@ -37,8 +37,19 @@ export interface UnitTest {
 
 export const unitTestDir = path.join(repoRoot, 'alerts/tests');
 
-export const rules = (): Rule[] =>
-  (parse(readFileSync(rulesFile, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules);
+export interface Group {
+  name: string;
+  interval?: string;
+  rules: Rule[];
+}
+
+export const ruleGroups = (text = readFileSync(rulesFile, 'utf8')): Group[] => (parse(text) as { groups: Group[] }).groups;
+
+export const rules = (): Rule[] => ruleGroups().flatMap((group) => group.rules);
+
+/** Seconds of a Prometheus duration such as `2m30s`. */
+export const durationSeconds = (duration: string): number =>
+  [...duration.matchAll(/(\d+)(h|m|s)/g)].reduce((sum, [, count, unit]) => sum + Number(count) * { h: 3600, m: 60, s: 1 }[unit as 'h' | 'm' | 's'], 0);
 
 export const alertRules = (): (Rule & { alert: string })[] => rules().filter((rule): rule is Rule & { alert: string } => rule.alert !== undefined);
 
