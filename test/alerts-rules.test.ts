@@ -5,7 +5,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { alertmanagerFile, rulesFile } from './helpers/alerting.js';
 import { findBinary, repoRoot } from './helpers/fixtures.js';
-import { alertRules, durationSeconds, ruleGroups, rules, unitTestDir, unitTestFiles, unitTests, type ExpectedAlert } from './helpers/rules.js';
+import { parseDuration } from '../src/parse/duration.js';
+import { alertRules, ruleGroups, rules, unitTestDir, unitTestFiles, unitTests, type ExpectedAlert } from './helpers/rules.js';
 
 const run = (binary: string, args: string[]) => spawnSync(findBinary(binary), args, { encoding: 'utf8', cwd: repoRoot });
 
@@ -83,12 +84,12 @@ describe('alerts/vfio.rules.yml', () => {
 
 describe('rule groups with their own interval', () => {
   // Groups without one run at Prometheus' global evaluation_interval; the rules are written for 1 minute.
-  const intervalOf = (group: { interval?: string }): number => durationSeconds(group.interval ?? '1m');
+  const intervalOf = (group: { interval?: string }): number => parseDuration(group.interval ?? '1m');
 
   it('hold each alert for a whole number of evaluations, so it fires when its `for:` is up and not an evaluation later', () => {
     const late = ruleGroups().flatMap((group) =>
       group.rules
-        .filter((rule) => rule.alert !== undefined && rule.for !== undefined && durationSeconds(rule.for) % intervalOf(group) !== 0)
+        .filter((rule) => rule.alert !== undefined && rule.for !== undefined && parseDuration(rule.for) % intervalOf(group) !== 0)
         .map((rule) => `${group.name}: ${rule.alert} for ${rule.for}`),
     );
     expect(late).toEqual([]);

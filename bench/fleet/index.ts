@@ -15,10 +15,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../../src/parse/duration.js';
 import { rulesAtGlobalInterval, rulesFile, startDaemon, tempDir, waitFor, type Daemon } from '../../test/helpers/alerting.js';
 import { repoRoot } from '../../test/helpers/fixtures.js';
 import { loadDashboards, queries, substitute } from '../../test/helpers/grafana.js';
-import { durationSeconds, ruleGroups } from '../../test/helpers/rules.js';
+import { ruleGroups } from '../../test/helpers/rules.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { describeMachine } from '../machine.js';
 import { atMost, context, formatTable, ms, percent, type Row } from '../table.js';
@@ -234,13 +235,13 @@ for (const size of fleetSizes) {
   const result = await measure(size);
   // Seconds of evaluation per minute: each group's evaluation as often as its interval has it run.
   const perMinute = (cost: (group: Measured['groups'][number]) => number): number =>
-    result.groups.reduce((sum, group) => sum + (cost(group) * budgetSeconds) / durationSeconds(groupIntervals.get(group.name) ?? `${budgetSeconds}s`), 0);
+    result.groups.reduce((sum, group) => sum + (cost(group) * budgetSeconds) / parseDuration(groupIntervals.get(group.name) ?? `${budgetSeconds}s`), 0);
   const all = perMinute((group) => group.seconds);
   const allBest = perMinute((group) => group.bestSeconds);
   rows.push(context(`${size} hosts: series scraped`, result.scrapedSeries.toLocaleString('en-US')));
   for (const group of result.groups) {
     const interval = groupIntervals.get(group.name) ?? `${budgetSeconds}s`;
-    const share = percent((group.seconds / durationSeconds(interval)) * 100);
+    const share = percent((group.seconds / parseDuration(interval)) * 100);
     rows.push(context(`${size} hosts: ${group.name} evaluation, worst (best)`, `${ms(group.seconds * 1000)} (${ms(group.bestSeconds * 1000)}), ${share} of its ${interval}`));
   }
   rows.push(atMost(`${size} hosts: all vfio groups, evaluation time per minute`, (all / budgetSeconds) * 100, 2, percent));

@@ -47,10 +47,6 @@ export const ruleGroups = (text = readFileSync(rulesFile, 'utf8')): Group[] => (
 
 export const rules = (): Rule[] => ruleGroups().flatMap((group) => group.rules);
 
-/** Seconds of a Prometheus duration such as `2m30s`. */
-export const durationSeconds = (duration: string): number =>
-  [...duration.matchAll(/(\d+)(h|m|s)/g)].reduce((sum, [, count, unit]) => sum + Number(count) * { h: 3600, m: 60, s: 1 }[unit as 'h' | 'm' | 's'], 0);
-
 export const alertRules = (): (Rule & { alert: string })[] => rules().filter((rule): rule is Rule & { alert: string } => rule.alert !== undefined);
 
 export const unitTestFiles = (): string[] => readdirSync(unitTestDir).filter((name) => name.endsWith('.yml')).sort();
