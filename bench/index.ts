@@ -88,7 +88,7 @@ async function scrapeRows(host: string, flags: readonly string[], p99Limit: numb
 
 async function sampleRows(host: SyntheticHost): Promise<Row[]> {
   progress(`sample cost on the synthetic host: ${settings.sampleWarmup} warm-up, median of ${settings.samples}`);
-  const cost = await runJsonChild<SampleCost>(path.join(here, 'sample-cost.ts'), [String(settings.samples), String(settings.sampleWarmup), path.join(host.root, 'sys'), host.spareVf, '--', ...host.flags], {
+  const cost = await runJsonChild<SampleCost>(path.join(here, 'sample-cost.ts'), [String(settings.samples), String(settings.sampleWarmup), host.root, host.spareVf, '--', ...host.flags], {
     timeoutMs: 300_000,
   });
   const collectors = Object.entries(cost.collectorMs).map(([name, duration]) => `${name} ${duration.toFixed(0)}`).join(', ');

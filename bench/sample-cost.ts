@@ -8,15 +8,15 @@
  * and the unbind's and the bind's uevents counted in `kernel/uevent_seqnum`. The PCI facts of that device
  * are rebuilt and rendered again.
  *
- *   node --import tsx bench/sample-cost.ts <samples> <warmup> <sysfs root> <PCI address> -- <exporter flags...>
+ *   node --import tsx bench/sample-cost.ts <samples> <warmup> <host root> <PCI address> -- <exporter flags...>
  */
 import '../src/threadpool.js';
-import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createSampler } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
-import { configFor } from '../test/helpers/fixtures.js';
+import { configFor, sendUevents, sysDevice } from '../test/helpers/fixtures.js';
 
 export interface SampleCost {
   first: { wallMs: number; cpuMs: number };
@@ -31,11 +31,11 @@ export interface SampleCost {
   collectorMs: Record<string, number>;
 }
 
-const [samplesArg, warmupArg, sysfsRoot, address, separator, ...flags] = process.argv.slice(2);
-if (separator !== '--' || sysfsRoot === undefined || address === undefined) throw new Error('usage: sample-cost.ts <samples> <warmup> <sysfs root> <PCI address> -- <flags...>');
+const [samplesArg, warmupArg, hostRoot, address, separator, ...flags] = process.argv.slice(2);
+if (separator !== '--' || hostRoot === undefined || address === undefined) throw new Error('usage: sample-cost.ts <samples> <warmup> <host root> <PCI address> -- <flags...>');
 
 /** Binds the device to `driver` (undefined: unbound) as the kernel leaves it, with the uevents it sends. */
-const deviceDir = realpathSync(path.join(sysfsRoot, 'bus/pci/devices', address));
+const deviceDir = realpathSync(sysDevice(hostRoot, address));
 const boundTo = (): string | undefined => (existsSync(path.join(deviceDir, 'driver')) ? path.basename(readlinkSync(path.join(deviceDir, 'driver'))) : undefined);
 const hostDriver = boundTo();
 const bindTo = (driver: string | undefined): void => {
@@ -43,15 +43,14 @@ const bindTo = (driver: string | undefined): void => {
   writeFileSync(path.join(deviceDir, 'driver_override'), driver === 'vfio-pci' ? 'vfio-pci\n' : '(null)\n');
   if (from !== undefined) {
     rmSync(path.join(deviceDir, 'driver'));
-    rmSync(path.join(sysfsRoot, 'bus/pci/drivers', from, address), { force: true });
+    rmSync(path.join(hostRoot, 'sys/bus/pci/drivers', from, address), { force: true });
   }
   if (driver !== undefined) {
-    const driverDir = path.join(sysfsRoot, 'bus/pci/drivers', driver);
+    const driverDir = path.join(hostRoot, 'sys/bus/pci/drivers', driver);
     symlinkSync(path.relative(deviceDir, driverDir), path.join(deviceDir, 'driver'));
     symlinkSync(path.relative(driverDir, deviceDir), path.join(driverDir, address));
   }
-  const seqnum = path.join(sysfsRoot, 'kernel/uevent_seqnum');
-  writeFileSync(seqnum, `${Number(readFileSync(seqnum, 'utf8')) + (from === undefined ? 0 : 1) + (driver === undefined ? 0 : 1)}\n`);
+  sendUevents(hostRoot, (from === undefined ? 0 : 1) + (driver === undefined ? 0 : 1));
 };
 
 const sampler = createSampler(configFor(flags), silentLogger);

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createSampler } from '../src/exporter.js';
 import { silentLogger } from '../src/log.js';
-import { configFor, seriesLines } from './helpers/fixtures.js';
-import { copyHost, sendUevents } from './helpers/tmp-host.js';
+import { configFor, sendUevents, seriesLines } from './helpers/fixtures.js';
+import { copyHost } from './helpers/tmp-host.js';
 
 /** The collectors keep each device's identity between samples; these are the changes a later sample must still see. */
 describe('pci and iommu collectors across samples', () => {

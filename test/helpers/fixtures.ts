@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, type Config } from '../../src/cli/flags.js';
@@ -89,3 +90,9 @@ export async function scrapeWithLog(flags: string[]): Promise<{ text: string; er
 
 /** A PCI device's entry under `/sys/bus/pci/devices` of a host tree. */
 export const sysDevice = (root: string, address: string): string => path.join(root, 'sys/bus/pci/devices', address);
+
+/** What the kernel does for every device added, removed, bound or unbound in a host tree: count a uevent. */
+export function sendUevents(root: string, count: number): void {
+  const file = path.join(root, 'sys/kernel/uevent_seqnum');
+  writeFileSync(file, `${Number(readFileSync(file, 'utf8')) + count}\n`);
+}

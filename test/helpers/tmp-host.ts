@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
@@ -22,10 +22,4 @@ export function copyHostKept(host: string, base = os.tmpdir()): { root: string; 
   const root = mkdtempSync(path.join(base, `vfio-${host}-`));
   cpSync(hostDir(host), root, { recursive: true, verbatimSymlinks: true });
   return { root, flags: hostTreeFlags(root) };
-}
-
-/** What the kernel does for every device added, removed, bound or unbound in a host tree: count a uevent. */
-export function sendUevents(root: string, count: number): void {
-  const file = path.join(root, 'sys/kernel/uevent_seqnum');
-  writeFileSync(file, `${Number(readFileSync(file, 'utf8')) + count}\n`);
 }
