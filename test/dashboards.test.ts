@@ -54,10 +54,12 @@ describe.each(dashboards)('dashboard $file', ({ dashboard }) => {
     expect([...types].filter((type) => !['row', 'timeseries', 'stat', 'gauge', 'table', 'bargauge', 'state-timeline'].includes(type))).toEqual([]);
   });
 
-  it('has a Prometheus datasource variable and a multi-value instance variable with All', () => {
+  it('has a Prometheus datasource variable and a multi-value instance variable, with All only on the fleet dashboard', () => {
     const variables = dashboard.templating.list;
     expect(variables.find((variable) => variable.name === 'datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
-    expect(variables.find((variable) => variable.name === 'instance')).toMatchObject({ type: 'query', multi: true, includeAll: true });
+    // The overview lists every device of the hosts it shows: All would select every device of a fleet.
+    const fleetWide = dashboard.uid === 'vfio-fleet';
+    expect(variables.find((variable) => variable.name === 'instance')).toMatchObject({ type: 'query', multi: true, includeAll: fleetWide });
   });
 
   it('queries every panel, target, annotation and variable through ${datasource} and hard-codes no datasource uid', () => {

@@ -9,9 +9,9 @@ import { freePort } from './helpers/ports.js';
 
 type Vector = { metric: Record<string, string>; value: [number, string] }[];
 
-// The seed host before its fix (VM 101 cannot start), the same host fixed (the same VM ids), and a
-// Proxmox cluster node.
-const hosts = ['suprox', 'suprox-fixed', 'pve-cluster'];
+// The seed host before its fix (VM 101 cannot start), the same host fixed (the same VM ids), a Proxmox
+// cluster node, and the same node once every alert was dealt with.
+const hosts = ['suprox', 'suprox-fixed', 'pve-cluster', 'pve-cluster-fixed'];
 const cluster = 'dc1';
 
 /**
@@ -107,6 +107,12 @@ remote_write:
     ]);
     expect(alerts.find((alert) => alert.metric['vmid'] === '101')!.metric['size']).toBeUndefined();
     expect(firing.map((alert) => `${alert.metric['instance']} ${alert.metric['vmid']}`)).toEqual(expect.arrayContaining([expect.stringMatching(/^(suprox:9847 101|pve-cluster:9847 106)$/)]));
+    // The node whose admin followed every alert: nothing, on the same VM ids and devices.
+    expect(await query('ALERTS{node="pve-cluster-fixed"}')).toEqual([]);
+    // Every recorded series but the settings, and every alert, keeps the labels its agent added: a join
+    // that kept only (instance, job) would leave series no other rule matches, and alerts no route finds.
+    const unlabelled = await query('{__name__=~"vfio:.+|ALERTS", __name__!~"vfio:config_.+", cluster=""}');
+    expect(unlabelled.map((sample) => sample.metric)).toEqual([]);
     const rules = (await (await fetch(`${central.url}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
     const failing = rules.data.groups.flatMap((group) => group.rules.filter((rule) => rule.health !== 'ok').map((rule) => `${rule.name}: ${rule.lastError ?? rule.health}`));
     expect(failing).toEqual([]);

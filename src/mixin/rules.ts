@@ -93,7 +93,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         expr: raw`
           vfio_host_memory_available_bytes
             + vfio:host_zfs_arc_reclaimable_bytes
-            - on (${host}) vfio:host_reserve_bytes`,
+            - on (${host}) group_left () vfio:host_reserve_bytes`,
       },
       {
         record: 'vfio:host_memory_headroom_predicted_bytes',
@@ -374,11 +374,11 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         record: 'vfio:host_hugepages_free_bytes',
         expr: raw`
           (vfio_host_hugepage_pool_free_pages - vfio_host_hugepage_pool_reserved_pages)
-          * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
+          * on (${host}, size) group_left () vfio_host_hugepage_page_size_bytes`,
       },
       {
         record: 'vfio:host_hugepages_pool_bytes',
-        expr: `vfio_host_hugepage_pool_pages * on (${host}, size) vfio_host_hugepage_page_size_bytes`,
+        expr: `vfio_host_hugepage_pool_pages * on (${host}, size) group_left () vfio_host_hugepage_page_size_bytes`,
       },
       section('passthrough VMs'),
       {
@@ -452,7 +452,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
               vfio_host_memory_total_bytes
             - vfio:host_zfs_arc_floor_bytes
             - (sum without (size) (vfio:host_hugepages_pool_bytes) or 0 * vfio_last_sample_timestamp_seconds)
-            - on (${host}) vfio:host_reserve_bytes,
+            - on (${host}) group_left () vfio:host_reserve_bytes,
             "pool", "memory", "", "")
             or
           label_replace(vfio:host_hugepages_pool_bytes, "pool", "hugepages", "", "")
@@ -468,7 +468,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         expr: raw`
           (
               (vfio_vm_memory_balloon_min_bytes and on (${host}, vmid) vfio_vm_balloon_enabled == 1)
-            < on (${host}, vmid) vfio:vm_memory_next_start_bytes
+            < on (${host}, vmid) group_left () vfio:vm_memory_next_start_bytes
           )
             or
           vfio:vm_memory_next_start_bytes`,
@@ -559,7 +559,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         alert: 'VfioPassthroughVMBalloonEnabled',
         expr: raw`
           (
-              (vfio_vm_memory_balloon_min_bytes < on (${host}, vmid) vfio_vm_memory_configured_bytes)
+              (vfio_vm_memory_balloon_min_bytes < on (${host}, vmid) group_left () vfio_vm_memory_configured_bytes)
             and on (${host}, vmid) (vfio_vm_balloon_enabled == 1)
             and on (${host}, vmid) (vfio_vm_passthrough_devices > 0)
           )
@@ -589,6 +589,15 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
       section('devices and IOMMU'),
       {
         comment: `
+          The devices meant for VMs, with every label of vfio_pci_device_info: assigned to a VM or bound to a
+          vfio driver. The rules below read these few instead of every device of every host.`,
+        record: 'vfio:pci_device_passthrough_info',
+        expr: raw`
+          vfio_pci_device_info
+          and on (${host}, pci_address) (vfio_vm_pci_device_info or vfio_pci_device_driver_info{driver=~".*vfio.*"})`,
+      },
+      {
+        comment: `
           vfio_pci_device_vfio_bound is 1 exactly when the driver's name has "vfio" in it: matching the driver
           label selects the few vfio-bound devices instead of every device of every host.`,
         alert: 'VfioPassthroughDeviceOnHostDriver',
@@ -598,7 +607,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
             * on (${host}, pci_address) group_left (driver)
               vfio_pci_device_driver_info{driver!~"none|pci-stub|.*vfio.*"}
           )
-          * on (${host}, pci_address) group_left (iommu_group) vfio_pci_device_info
+          * on (${host}, pci_address) group_left (iommu_group) vfio:pci_device_passthrough_info
           * on (${host}, vmid) group_left (name) vfio_vm_info`,
         for: '5m',
         severity: 'warning',
@@ -617,10 +626,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
         expr: raw`
           vfio_iommu_group_viable == 0
           and on (${host}, iommu_group)
-            group by (${host}, iommu_group) (
-                vfio_pci_device_info
-              and on (${host}, pci_address) (vfio_vm_pci_device_info or vfio_pci_device_driver_info{driver=~".*vfio.*"})
-            )`,
+            group by (${host}, iommu_group) (vfio:pci_device_passthrough_info)`,
         for: '5m',
         severity: 'warning',
         annotations: {
@@ -692,7 +698,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           Uncorrectable PCIe errors (ERR_NONFATAL, ERR_FATAL messages) each device sent in the last 15 minutes;
           devices that sent none are not recorded, of the many the exporter counts errors for.`,
         record: 'vfio:pci_device_aer_uncorrectable_recent',
-        expr: raw`sum by (${host}, pci_address) (increase(vfio_pci_device_aer_error_messages_total{severity=~"nonfatal|fatal"}[15m])) > 0`,
+        expr: raw`sum without (severity) (increase(vfio_pci_device_aer_error_messages_total{severity=~"nonfatal|fatal"}[15m])) > 0`,
       },
       {
         comment: `

@@ -33,7 +33,7 @@ export const fixtureFlags = (host: string): string[] => hostTreeFlags(hostDir(ho
  * Where the end-to-end tests run a fixture host's exporter with a reserve of its own (it then exports it, and
  * the rules judge that host with it); the others keep the default, as the rules' setting.
  */
-export const ownHostReserve: Readonly<Record<string, string>> = { 'pve-cluster': '3GiB' };
+export const ownHostReserve: Readonly<Record<string, string>> = { 'pve-cluster': '3GiB', 'pve-cluster-fixed': '3GiB' };
 export const ownHostReserveFlags = (host: string): string[] => (ownHostReserve[host] === undefined ? [] : [`--memory.host-reserve=${ownHostReserve[host]}`]);
 
 export function configFor(argv: string[]): Config {

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { repoRoot } from './fixtures.js';
 import { rulesFile } from './alerting.js';
 
@@ -27,10 +27,12 @@ export interface AlertTest {
 export interface ExprTest {
   expr: string;
   eval_time: string;
+  exp_samples?: { labels: string; value: number | string }[];
 }
 
 export interface UnitTest {
   name?: string;
+  input_series?: { series: string; values: string }[];
   alert_rule_test?: AlertTest[];
   promql_expr_test?: ExprTest[];
 }
@@ -59,4 +61,35 @@ export function metricNamesInRules(): string[] {
   const texts = rules().flatMap((rule) => [rule.expr, ...Object.values(rule.annotations ?? {})]);
   const names = texts.flatMap((text) => [...text.matchAll(/(?<![\w:])vfio_[a-z0-9_]+(?![\w:"])/g)].map((match) => match[0]));
   return [...new Set(names)].sort();
+}
+
+/** A series selector `name{a="b"}` or `name` with one more label first in its braces. */
+const withLabel = (series: string, name: string, value: string): string =>
+  series.includes('{') ? series.replace('{', `{${name}=${JSON.stringify(value)},`) : `${series}{${name}=${JSON.stringify(value)}}`;
+
+/**
+ * A promtool unit test file as it reads behind a Prometheus agent that adds an external label: `name="value"`
+ * on every input series, and so on every alert and every sample of a host's series the test expects. Alerts
+ * made by absent() have only the labels its selector names; samples without `instance` are settings or
+ * aggregates over every host.
+ */
+export function unitTestFileWithLabel(file: string, name: string, value: string): string {
+  const document = parse(readFileSync(path.join(unitTestDir, file), 'utf8')) as { rule_files: string[]; tests: UnitTest[] };
+  document.rule_files = document.rule_files.map((ruleFile) => path.resolve(unitTestDir, ruleFile));
+  // New objects throughout: YAML aliases parse to one object shared by every place that names it.
+  const tests = document.tests.map((test) => ({
+    ...test,
+    input_series: test.input_series?.map((input) => ({ ...input, series: withLabel(input.series, name, value) })),
+    alert_rule_test: test.alert_rule_test?.map((alertTest) => ({
+      ...alertTest,
+      exp_alerts: alertTest.exp_alerts?.map((expected) =>
+        alertTest.alertname === 'VfioExporterAbsent' ? expected : { ...expected, exp_labels: { ...expected.exp_labels, [name]: value } },
+      ),
+    })),
+    promql_expr_test: test.promql_expr_test?.map((exprTest) => ({
+      ...exprTest,
+      exp_samples: exprTest.exp_samples?.map((sample) => (sample.labels.includes('instance=') ? { ...sample, labels: withLabel(sample.labels, name, value) } : sample)),
+    })),
+  }));
+  return stringify({ ...document, tests }, { lineWidth: 0, aliasDuplicateObjects: false });
 }

@@ -39,24 +39,32 @@ const datasourceVariable = (): dashboard.DatasourceVariableBuilder =>
     .multi(false)
     .description('Prometheus that scrapes the vfio-exporters');
 
-/** A multi-value variable with All, from `label_values(selector, label)`, refreshed with the time range. */
-export const labelVariable = (name: string, label: string, description: string, labelValues: string): dashboard.QueryVariableBuilder =>
-  new dashboard.QueryVariableBuilder(name)
+/**
+ * A multi-value variable from `label_values(selector, label)`, refreshed with the time range, with All selected
+ * unless `withAll` is false: then Grafana selects the first value.
+ */
+export function labelVariable(name: string, label: string, description: string, labelValues: string, withAll = true): dashboard.QueryVariableBuilder {
+  const variable = new dashboard.QueryVariableBuilder(name)
     .label(label)
     .datasource(datasource)
     .query({ qryType: 1, query: labelValues, refId: 'PrometheusVariableQueryEditor-VariableQuery' })
     .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
     .multi(true)
-    .includeAll(true)
-    .current({ text: ['All'], value: ['$__all'] })
+    .includeAll(withAll)
     .options([])
     .regex('')
     .sort(dashboard.VariableSort.NumericalAsc)
     .hide(dashboard.VariableHide.DontHide)
     .description(description);
+  return withAll ? variable.current({ text: ['All'], value: ['$__all'] }) : variable;
+}
 
-/** The data source, then each fleet label (each narrowing the next), the job and the host. */
-export function variables(config: MixinConfig): cog.Builder<dashboard.VariableModel>[] {
+/**
+ * The data source, then each fleet label (each narrowing the next), the job and the host. `allHosts: false` leaves
+ * All out of the host variable: a dashboard that shows every device of every host it is given would select
+ * tens of thousands of series on a fleet's Prometheus.
+ */
+export function variables(config: MixinConfig, { allHosts }: { allHosts: boolean }): cog.Builder<dashboard.VariableModel>[] {
   const narrowed: string[] = [];
   const fleet = config.fleetLabels.map((label) => {
     const selector = narrowed.length > 0 ? `vfio_exporter_build_info{${narrowed.join(', ')}}` : 'vfio_exporter_build_info';
@@ -69,7 +77,7 @@ export function variables(config: MixinConfig): cog.Builder<dashboard.VariableMo
     datasourceVariable(),
     ...fleet,
     labelVariable('job', 'Job', 'Scrape jobs of vfio-exporters', `label_values(${jobSelector}, job)`),
-    labelVariable('instance', 'Host', 'Hosts running vfio-exporter', `label_values(vfio_exporter_build_info{${jobs}}, instance)`),
+    labelVariable('instance', 'Host', 'Hosts running vfio-exporter', `label_values(vfio_exporter_build_info{${jobs}}, instance)`, allHosts),
   ];
 }
 

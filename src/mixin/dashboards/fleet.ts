@@ -6,8 +6,13 @@ import { barGaugePanel, byName, q, row, stateTimelinePanel, statPanel, tablePane
 /** grafana/vfio-fleet.json. `${host}` selects the hosts chosen in the variables, `${jobs}` every host of the chosen jobs. */
 export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder {
   const { host } = matchers(config);
-  /** Per host, the devices assigned to VMs but bound to a host driver (0 for a host without any). */
-  const devicesOnHostDriver = `sum by (instance) ((1 - max by (instance, pci_address) (vfio_pci_device_vfio_bound{${host}})) * on (instance, pci_address) max by (instance, pci_address) (vfio_vm_pci_device_info{${host}})) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0`;
+  // A bar per host reads for a few dozen hosts; a fleet's panels show the worst of them.
+  const barsPerPanel = 20;
+  /**
+   * Per host, the devices assigned to VMs, present, and not on a vfio driver (0 for a host without any): the few
+   * vfio-bound devices by their driver label, not the vfio_bound flag of every device of every host.
+   */
+  const devicesOnHostDriver = `count by (instance) (max by (instance, pci_address) (vfio_vm_pci_device_present{${host}} == 1) unless on (instance, pci_address) vfio_pci_device_driver_info{${host}, driver=~".*vfio.*"}) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0`;
   return dashboardBase(
     'vfio-fleet',
     'VFIO passthrough: fleet',
@@ -27,7 +32,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
     )
     .links([dashboardLink('Host overview', 'vfio-overview', 'One host in detail', true)])
     .variables([
-      ...variables(config),
+      ...variables(config, { allHosts: true }),
     ])
     .withRow(row(1, 'At a glance', 0))
     .withPanel(
@@ -162,11 +167,11 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 12,
         title: 'Least start headroom per host',
         pos: [12, 15, 12, 10],
-        description: 'For each host, the start headroom of its tightest stopped passthrough VM, lowest first.',
+        description: 'For each host, the start headroom of its tightest stopped passthrough VM, lowest first: the 20 lowest.',
         unit: 'bytes',
         thresholds: thresholds('red', 0, 'orange', 1073741824, 'green'),
         targets: [
-          q(`sort(min by (instance) (vfio:vm_start_headroom_bytes{${host}}))`, '{{instance}}'),
+          q(`sort(bottomk(${barsPerPanel}, min by (instance) (vfio:vm_start_headroom_bytes{${host}})))`, '{{instance}}'),
         ],
       }),
     )
@@ -202,11 +207,11 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 21,
         title: 'Assigned devices on a host driver, per host',
         pos: [0, 35, 12, 8],
-        description: 'Devices VM configs assign that a host driver holds: the VM will not start until vfio-pci has them.',
+        description: 'Devices VM configs assign that a host driver holds: the VM will not start until vfio-pci has them. The 20 hosts with the most.',
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
-          q(`sort_desc(${devicesOnHostDriver})`, '{{instance}}'),
+          q(`sort_desc(topk(${barsPerPanel}, ${devicesOnHostDriver}))`, '{{instance}}'),
         ],
       }),
     )
@@ -215,11 +220,11 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 22,
         title: 'Assigned devices in non-viable IOMMU groups, per host',
         pos: [12, 35, 12, 8],
-        description: 'Devices VM configs assign whose IOMMU group still holds a device on a host driver.',
+        description: 'Devices VM configs assign whose IOMMU group still holds a device on a host driver. The 20 hosts with the most.',
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
-          q(`sort_desc(sum by (instance) ((1 - max by (instance, iommu_group) (vfio_iommu_group_viable{${host}})) * on (instance, iommu_group) max by (instance, iommu_group) (vfio_pci_device_info{${host}} * on (instance, pci_address) group_left () max by (instance, pci_address) (vfio_vm_pci_device_info{${host}}))) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0)`, '{{instance}}'),
+          q(`sort_desc(topk(${barsPerPanel}, sum by (instance) ((1 - max by (instance, iommu_group) (vfio_iommu_group_viable{${host}})) * on (instance, iommu_group) max by (instance, iommu_group) (vfio_pci_device_info{${host}} * on (instance, pci_address) group_left () max by (instance, pci_address) (vfio_vm_pci_device_info{${host}}))) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0))`, '{{instance}}'),
         ],
       }),
     )
@@ -270,11 +275,11 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 42,
         title: 'Failing collectors per host',
         pos: [12, 53, 12, 8],
-        description: 'Collectors that reported errors in their last sample: their metrics may be partial.',
+        description: 'Collectors that reported errors in their last sample: their metrics may be partial. The 20 hosts with the most.',
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
-          q(`sort_desc(sum by (instance) (1 - vfio_collector_success{${host}}))`, '{{instance}}'),
+          q(`sort_desc(topk(${barsPerPanel}, sum by (instance) (1 - vfio_collector_success{${host}})))`, '{{instance}}'),
         ],
       }),
     );

@@ -51,7 +51,7 @@ export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuild
     )
     .links([dashboardLink('Fleet', 'vfio-fleet', 'All hosts', false)])
     .variables([
-      ...variables(config),
+      ...variables(config, { allHosts: false }),
       labelVariable('vmid', 'VM', 'VMs on the selected hosts', `label_values(vfio_vm_info{${host}}, vmid)`).allValue('.*'),
     ])
     .withRow(row(60, 'Alerts', 0))
