@@ -235,7 +235,9 @@ describe('through a real Prometheus scraping the seed host (suprox) and the same
   });
 
   it.each(allQueries)('%s returns data on the seed host', async (_name, { expr, label, dashboard }) => {
-    const samples = await prometheus!.samples(substitute(expr, dashboard, onSeed()));
+    // A fleet panel that lists only hosts with something to show ends in a filter, which leaves nothing on a
+    // quiet host: what it filters must have data.
+    const samples = await prometheus!.samples(substitute(expr.replace(/ (?:> 0|== 0)$/, ''), dashboard, onSeed()));
     expect(samples, 'empty result: this panel shows "No data" on the seed host').not.toEqual([]);
     if (label) expect(samples.filter((sample) => (sample.metric[label] ?? '') !== '')).not.toEqual([]);
   });

@@ -234,12 +234,12 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 31,
         title: 'OOM kills per host',
         pos: [0, 44, 12, 8],
-        description: 'Every OOM kill on each host (/proc/vmstat), whatever it killed.',
+        description: 'Every OOM kill on each host (/proc/vmstat), whatever it killed. Hosts without a kill draw nothing.',
         bars: true,
         fillOpacity: 80,
         legendCalcs: ['sum'],
         targets: [
-          q(`sum by (instance) (increase(vfio_oom_kills_total{${host}}[$__rate_interval]))`, '{{instance}}'),
+          q(`sum by (instance) (increase(vfio_oom_kills_total{${host}}[$__rate_interval])) > 0`, '{{instance}}'),
         ],
       }),
     )
@@ -248,12 +248,12 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 32,
         title: 'VM OOM kills per host',
         pos: [12, 44, 12, 8],
-        description: 'OOM kills of VM processes, attributed from the kernel log.',
+        description: 'OOM kills of VM processes, attributed from the kernel log. Hosts without a VM killed draw nothing.',
         bars: true,
         fillOpacity: 80,
         legendCalcs: ['sum'],
         targets: [
-          q(`sum by (instance, vmid) (increase(vfio_oom_kill_events_total{${host}, vmid!=""}[$__rate_interval]))`, '{{instance}} VM {{vmid}}'),
+          q(`sum by (instance, vmid) (increase(vfio_oom_kill_events_total{${host}, vmid!=""}[$__rate_interval])) > 0`, '{{instance}} VM {{vmid}}'),
         ],
       }),
     )
@@ -261,12 +261,12 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
     .withPanel(
       stateTimelinePanel({
         id: 41,
-        title: 'Exporter up',
+        title: 'When exporters were down',
         pos: [0, 53, 12, 8],
-        description: 'Whether Prometheus reached each vfio-exporter.',
+        description: 'When Prometheus could not reach a vfio-exporter; exporters it always reached are not listed.',
         mappings: [valueMap(['0', 'DOWN', 'red'], ['1', 'up', 'green'])],
         targets: [
-          q(`up{${host}}`, '{{instance}}'),
+          q(`up{${host}} == 0`, '{{instance}}'),
         ],
       }),
     )
