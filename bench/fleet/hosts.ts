@@ -24,6 +24,20 @@ export type FleetMix = keyof typeof fleetMixes;
 const startAlertVms: Record<string, string[]> = { suprox: ['101'], 'suprox-trouble': ['101'], 'suprox-noiommu': ['101'], 'pve-cluster': ['106'] };
 const everyNth = 50;
 
+// The alerts each fixture host raises, whatever its memory scale: what `test/fleet-remote-write.test.ts` and the
+// promtool tests of each case show, one fixture at a time.
+const seedBeforeFix = ['VfioPassthroughDeviceNotReservedAtBoot', 'VfioPassthroughVMBalloonEnabled', 'VfioPassthroughVMStartWouldOOM'];
+const hostDriverTrouble = ['VfioPassthroughControllerDisksOnHost', 'VfioPassthroughDeviceOnHostDriver'];
+const fixtureAlerts: Record<string, string[]> = {
+  suprox: seedBeforeFix,
+  'suprox-trouble': [...seedBeforeFix, ...hostDriverTrouble, 'VfioIOMMUGroupNotViable', 'VfioPassthroughDiskHeldByHost'],
+  'suprox-noiommu': [...seedBeforeFix, ...hostDriverTrouble, 'VfioIOMMUDisabled'],
+  'suprox-fixed': ['VfioVMStartEndangersPassthrough'],
+  'pve-cluster': [...seedBeforeFix, 'VfioPassthroughMemoryOvercommitted'],
+  'pve-cluster-fixed': [],
+  'libvirt-gpu': [],
+};
+
 export interface FleetHost {
   /** `instance` label as a scrape of the real host would give it. */
   instance: string;
@@ -33,6 +47,8 @@ export interface FleetHost {
   fixture: string;
   /** The VMs VfioPassthroughVMStartWouldOOM must name on this host, and no other. */
   startAlertVms: string[];
+  /** The alerts this host must raise, pending or firing, and no other. */
+  alerts: string[];
   /** The host's /metrics, its last-sample time left as `<timestamp>` for the server to fill in. */
   body: string;
 }
@@ -63,5 +79,5 @@ export function fleetHost(index: number, mix: FleetMix): FleetHost {
     .replace(/<duration>/g, '0.002')
     .replace('<version>', process.version);
   const name = `pve-${String(index).padStart(4, '0')}`;
-  return { instance: `${name}:9847`, cluster: `dc${index % 4}`, fixture, startAlertVms: startAlertVms[fixture] ?? [], body };
+  return { instance: `${name}:9847`, cluster: `dc${index % 4}`, fixture, startAlertVms: startAlertVms[fixture] ?? [], alerts: fixtureAlerts[fixture]!, body };
 }
