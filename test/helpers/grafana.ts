@@ -132,6 +132,12 @@ export function substitute(expr: string, dashboard: Dashboard, selected: Record<
   });
 }
 
+/**
+ * A fleet panel that lists only hosts with something to show ends in a filter (`> 0`, `== 0`), which leaves
+ * nothing on a quiet host: the expression it filters, which must have data there.
+ */
+export const unfiltered = (expr: string): string => expr.replace(/ (?:> 0|== 0)$/, '');
+
 /** What Grafana names a target's value column in a table of instant queries: `Value`, or `Value #A` once there are several. */
 export const valueColumn = (panel: Panel, target: Target): string =>
   (panel.targets ?? []).length > 1 ? `Value #${target.refId}` : 'Value';
