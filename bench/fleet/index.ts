@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../../src/parse/duration.js';
 import { rulesAtGlobalInterval, rulesFile, startDaemon, tempDir, waitFor, type Daemon } from '../../test/helpers/alerting.js';
 import { repoRoot } from '../../test/helpers/fixtures.js';
-import { loadDashboards, queries, substitute, type Dashboard } from '../../test/helpers/grafana.js';
+import { loadDashboards, queries, regexValue, substitute, type Dashboard } from '../../test/helpers/grafana.js';
 import { ruleGroups } from '../../test/helpers/rules.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { describeMachine } from '../machine.js';
@@ -117,7 +117,7 @@ const hostsPicked = 10;
 const hostsChosen = (dashboard: Dashboard, hosts: readonly FleetHost[]): Record<string, string> =>
   dashboard.templating.list.find((variable) => variable.name === 'instance')?.includeAll
     ? {}
-    : { instance: `(${hosts.slice(0, hostsPicked).map((host) => host.instance.replace(/[\\^$*+?.()|{}[\]]/g, '\\$&')).join('|')})` };
+    : { instance: `(${hosts.slice(0, hostsPicked).map((host) => regexValue(host.instance)).join('|')})` };
 
 const slower = <T extends { milliseconds: number }>(a: T, b: T): T => (b.milliseconds > a.milliseconds ? b : a);
 const none = { where: '', milliseconds: 0 };
@@ -194,14 +194,19 @@ async function measure(size: number): Promise<Measured> {
     const startAlertHosts = `${alerted.size - wrong.length} of ${expected.size} expected${wrong.length ? `, WRONG: ${wrong.slice(0, 3).join(' ')}` : ''}${missed.length ? `, missed ${missed.length}` : ''}`;
 
     // Every alert on the hosts it belongs to: a join that mixed hosts up would move alerts between them.
-    const alertNamesOf = new Map<string, Set<string>>();
-    for (const sample of await instant(prometheus, 'count by (instance, alertname) (ALERTS)'))
-      alertNamesOf.set(sample.metric['instance']!, (alertNamesOf.get(sample.metric['instance']!) ?? new Set()).add(sample.metric['alertname']!));
-    const hostsAlertedWrongly = hosts
-      .filter((host) => [...(alertNamesOf.get(host.instance) ?? [])].sort().join() !== [...host.alerts].sort().join())
-      .map((host) => `${host.instance} (${host.fixture}): ${[...(alertNamesOf.get(host.instance) ?? [])].sort().join(' ') || 'none'}`);
-    const alertCounts = (await instant(prometheus, 'count by (alertname) (ALERTS)'))
-      .map((sample) => `${sample.metric['alertname']} ${sample.value[1]}`)
+    const alertNamesOf = new Map<string, string[]>();
+    const alertsByName = new Map<string, number>();
+    for (const { metric, value } of await instant(prometheus, 'count by (instance, alertname) (ALERTS)')) {
+      alertNamesOf.set(metric['instance']!, [...(alertNamesOf.get(metric['instance']!) ?? []), metric['alertname']!].sort());
+      alertsByName.set(metric['alertname']!, (alertsByName.get(metric['alertname']!) ?? 0) + Number(value[1]));
+    }
+    const hostsAlertedWrongly = hosts.flatMap((host) => {
+      const raised = alertNamesOf.get(host.instance) ?? [];
+      return raised.join() === [...host.alerts].sort().join() ? [] : [`${host.instance} (${host.fixture}): ${raised.join(' ') || 'none'}`];
+    });
+    const alertCounts = [...alertsByName]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, alerts]) => `${name} ${alerts}`)
       .join(', ');
     const slowestPerDashboard: Measured['slowestPerDashboard'] = [];
     let slowestInstantAsRange = none;

@@ -167,7 +167,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 12,
         title: 'Least start headroom per host',
         pos: [12, 15, 12, 10],
-        description: 'For each host, the start headroom of its tightest stopped passthrough VM, lowest first: the 20 lowest.',
+        description: `For each host, the start headroom of its tightest stopped passthrough VM, lowest first: the ${barsPerPanel} lowest.`,
         unit: 'bytes',
         thresholds: thresholds('red', 0, 'orange', 1073741824, 'green'),
         targets: [
@@ -207,7 +207,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 21,
         title: 'Assigned devices on a host driver, per host',
         pos: [0, 35, 12, 8],
-        description: 'Devices VM configs assign that a host driver holds: the VM will not start until vfio-pci has them. The 20 hosts with the most.',
+        description: `Devices VM configs assign that a host driver holds: the VM will not start until vfio-pci has them. The ${barsPerPanel} hosts with the most.`,
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
@@ -220,7 +220,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 22,
         title: 'Assigned devices in non-viable IOMMU groups, per host',
         pos: [12, 35, 12, 8],
-        description: 'Devices VM configs assign whose IOMMU group still holds a device on a host driver. The 20 hosts with the most.',
+        description: `Devices VM configs assign whose IOMMU group still holds a device on a host driver. The ${barsPerPanel} hosts with the most.`,
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
@@ -275,7 +275,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         id: 42,
         title: 'Failing collectors per host',
         pos: [12, 53, 12, 8],
-        description: 'Collectors that reported errors in their last sample: their metrics may be partial. The 20 hosts with the most.',
+        description: `Collectors that reported errors in their last sample: their metrics may be partial. The ${barsPerPanel} hosts with the most.`,
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
