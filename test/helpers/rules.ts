@@ -76,6 +76,7 @@ const withLabel = (series: string, name: string, value: string): string =>
 export function unitTestFileWithLabel(file: string, name: string, value: string): string {
   const document = parse(readFileSync(path.join(unitTestDir, file), 'utf8')) as { rule_files: string[]; tests: UnitTest[] };
   document.rule_files = document.rule_files.map((ruleFile) => path.resolve(unitTestDir, ruleFile));
+  const fromAbsent = new Set(alertRules().filter((rule) => /^\s*absent\(/.test(rule.expr)).map((rule) => rule.alert));
   // New objects throughout: YAML aliases parse to one object shared by every place that names it.
   const tests = document.tests.map((test) => ({
     ...test,
@@ -83,7 +84,7 @@ export function unitTestFileWithLabel(file: string, name: string, value: string)
     alert_rule_test: test.alert_rule_test?.map((alertTest) => ({
       ...alertTest,
       exp_alerts: alertTest.exp_alerts?.map((expected) =>
-        alertTest.alertname === 'VfioExporterAbsent' ? expected : { ...expected, exp_labels: { ...expected.exp_labels, [name]: value } },
+        fromAbsent.has(alertTest.alertname) ? expected : { ...expected, exp_labels: { ...expected.exp_labels, [name]: value } },
       ),
     })),
     promql_expr_test: test.promql_expr_test?.map((exprTest) => ({
