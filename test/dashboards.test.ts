@@ -143,6 +143,47 @@ describe('PromQL of the dashboards', () => {
     }
   });
 
+  it('counts the assigned devices of non-viable IOMMU groups, each once, on both dashboards', () => {
+    // pve1: group 7 is not viable (03:00.2 stays on igb) and holds two assigned functions, one of them in two VMs'
+    // configs; group 8 is viable. pve2: nothing wrong.
+    const device = (host: string, address: string, group: string) => ({ series: `vfio_pci_device_info{instance="${host}",job="vfio",pci_address="${address}",iommu_group="${group}"}`, values: '1x5' });
+    const assigned = (host: string, vmid: string, address: string) => ({ series: `vfio_vm_pci_device_info{instance="${host}",job="vfio",vmid="${vmid}",pci_address="${address}",slot="hostpci0"}`, values: '1x5' });
+    const viable = (host: string, group: string, value: number) => ({ series: `vfio_iommu_group_viable{instance="${host}",job="vfio",iommu_group="${group}"}`, values: `${value}x5` });
+    const everyHost = (name: string) => ['pve1', 'pve2'].map((host) => ({ series: `${name}{instance="${host}",job="vfio"}`, values: '1x5' }));
+    const inputSeries = [
+      device('pve1', '0000:03:00.0', '7'), device('pve1', '0000:03:00.1', '7'), device('pve1', '0000:03:00.2', '7'), device('pve1', '0000:04:00.0', '8'),
+      assigned('pve1', '100', '0000:03:00.0'), assigned('pve1', '100', '0000:03:00.1'), assigned('pve1', '101', '0000:03:00.1'), assigned('pve1', '102', '0000:04:00.0'),
+      viable('pve1', '7', 0), viable('pve1', '8', 1),
+      device('pve2', '0000:03:00.0', '7'), assigned('pve2', '100', '0000:03:00.0'), viable('pve2', '7', 1),
+      ...everyHost('vfio_exporter_build_info'), ...everyHost('vfio_iommu_enabled'),
+    ];
+    const expected = [{ labels: '{instance="pve1"}', value: 2 }, { labels: '{instance="pve2"}', value: 0 }];
+    const panels = [
+      { uid: 'vfio-fleet', title: 'Assigned devices in non-viable IOMMU groups, per host' },
+      { uid: 'vfio-overview', title: 'Assigned devices in non-viable IOMMU groups' },
+    ];
+    const unitTest = {
+      rule_files: [rulesFile],
+      tests: [{
+        interval: '1m',
+        input_series: inputSeries,
+        promql_expr_test: panels.map(({ uid, title }) => {
+          const dashboard = dashboardByUid(uid);
+          return { expr: substitute(panelNamed(dashboard, title).targets![0]!.expr!, dashboard), eval_time: '2m', exp_samples: expected };
+        }),
+      }],
+    };
+    const dir = tempDir('vfio-dashboards-');
+    try {
+      const file = path.join(dir.dir, 'non-viable.yml');
+      writeFileSync(file, JSON.stringify(unitTest));
+      const result = spawnSync(findBinary('promtool'), ['test', 'rules', file], { encoding: 'utf8' });
+      expect(result.stdout + result.stderr).toContain('SUCCESS');
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('substitutes variables the way Grafana does and rejects unknown ones', () => {
     const overview = dashboards.find(({ dashboard }) => dashboard.uid === 'vfio-overview')!.dashboard;
     expect(substitute('rate(x{instance=~"$instance", vmid=~"${vmid}"}[$__rate_interval])', overview)).toBe('rate(x{instance=~".*", vmid=~".*"}[1m])');

@@ -300,7 +300,16 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
             and reserve the controller for vfio-pci at boot.`,
         },
       },
-      section('the exporter'),
+    ],
+  },
+  {
+    name: 'vfio.exporter',
+    interval: '2m30s',
+    comment: `
+      The exporter itself, on every host: its alerts hold for 5 minutes or more, or wait for a sample 5 minutes
+      old. Evaluated every 2m30s, which divides those 5 minutes; a failing collector or a dead target is seen up
+      to 2m30s later.`,
+    rules: [
       {
         alert: 'VfioExporterCollectorFailing',
         expr: 'vfio_collector_success == 0',
@@ -705,10 +714,12 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
           VFIO resets a device when its VM starts and stops. A function of a multi-function card without a
           method of its own is reset with the slot through a sibling that has one (the kernel gives \`bus\` to
           the first function only), so what counts is the most methods any function of the slot (bus:device) has.
-          Recorded for the devices assigned to a VM, the ones the alert and the overview look at, not one per device of the host.`,
+          Recorded for the devices assigned to a VM that the host's bus lists, the ones the alert and the overview
+          look at, not one per device of the host; vfio_vm_pci_device_present names them without a second read of
+          every device's reset_methods.`,
         record: 'vfio:pci_device_slot_reset_methods',
         expr: raw`
-          0 * label_replace(vfio_pci_device_reset_methods and on (${host}, pci_address) vfio_vm_pci_device_info, "pci_slot", "$1", "pci_address", "^(.+)\\.[0-7]$")
+          0 * label_replace(max without (vmid, slot) (vfio_vm_pci_device_present == 1), "pci_slot", "$1", "pci_address", "^(.+)\\.[0-7]$")
             + on (${host}, pci_slot) group_left ()
           max by (${host}, pci_slot) (label_replace(vfio_pci_device_reset_methods, "pci_slot", "$1", "pci_address", "^(.+)\\.[0-7]$"))`,
       },

@@ -224,7 +224,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
-          q(`sort_desc(topk(${barsPerPanel}, sum by (instance) ((1 - max by (instance, iommu_group) (vfio_iommu_group_viable{${host}})) * on (instance, iommu_group) max by (instance, iommu_group) (vfio_pci_device_info{${host}} * on (instance, pci_address) group_left () max by (instance, pci_address) (vfio_vm_pci_device_info{${host}}))) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0))`, '{{instance}}'),
+          q(`sort_desc(topk(${barsPerPanel}, count by (instance) (group by (instance, pci_address) (vfio_pci_device_info{${host}} and on (instance, pci_address) vfio_vm_pci_device_info{${host}} and on (instance, iommu_group) (vfio_iommu_group_viable{${host}} == 0))) or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0))`, '{{instance}}'),
         ],
       }),
     )

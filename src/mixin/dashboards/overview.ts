@@ -416,7 +416,7 @@ export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuild
         colorMode: 'background',
         textMode: 'value_and_name',
         targets: [
-          q(`sum by (instance) ((1 - max by (instance, iommu_group) (vfio_iommu_group_viable{${host}})) * on (instance, iommu_group) max by (instance, iommu_group) (vfio_pci_device_info{${host}} * on (instance, pci_address) group_left () max by (instance, pci_address) (vfio_vm_pci_device_info{${host}}))) or on (instance) sum by (instance) (vfio_iommu_enabled{${host}}) * 0`, '{{instance}}'),
+          q(`count by (instance) (group by (instance, pci_address) (vfio_pci_device_info{${host}} and on (instance, pci_address) vfio_vm_pci_device_info{${host}} and on (instance, iommu_group) (vfio_iommu_group_viable{${host}} == 0))) or on (instance) sum by (instance) (vfio_iommu_enabled{${host}}) * 0`, '{{instance}}'),
         ],
       }),
     )
