@@ -39,6 +39,10 @@ const datasourceVariable = (): dashboard.DatasourceVariableBuilder =>
     .multi(false)
     .description('Prometheus that scrapes the vfio-exporters');
 
+/** Per host, the devices VM configs assign whose IOMMU group is not viable, each once however many VMs name it. */
+export const assignedDevicesInNonViableGroups = (host: string): string =>
+  `count by (instance) (group by (instance, pci_address) (vfio_pci_device_info{${host}} and on (instance, pci_address) vfio_vm_pci_device_info{${host}} and on (instance, iommu_group) (vfio_iommu_group_viable{${host}} == 0)))`;
+
 /**
  * A multi-value variable from `label_values(selector, label)`, refreshed with the time range, with All selected
  * unless `withAll` is false: then Grafana selects the first value.
