@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -10,8 +9,9 @@ import { renderHtml } from '../src/check/html.js';
 import { buildReport } from '../src/check/report.js';
 import { renderText } from '../src/check/text.js';
 import { silentLogger } from '../src/log.js';
-import { rulesFile, tempDir } from './helpers/alerting.js';
-import { configFor, findBinary } from './helpers/fixtures.js';
+import { rulesFile } from './helpers/alerting.js';
+import { configFor } from './helpers/fixtures.js';
+import { promtoolTestRules } from './helpers/rules.js';
 import { copyHost } from './helpers/tmp-host.js';
 
 const MiB = 1024 ** 2;
@@ -56,15 +56,7 @@ describe('the headroom trend of check and the status page', () => {
         },
       ],
     };
-    const dir = tempDir('vfio-trend-');
-    try {
-      const file = path.join(dir.dir, 'trend.yml');
-      writeFileSync(file, stringify(unitTest));
-      const result = spawnSync(findBinary('promtool'), ['test', 'rules', file], { encoding: 'utf8' });
-      expect(result.stdout + result.stderr).toContain('SUCCESS');
-    } finally {
-      dir.remove();
-    }
+    expect(promtoolTestRules(stringify(unitTest)).output).toContain('SUCCESS');
   });
 
   it('is unknown from one sample, and after a second one on a draining host reads as the time left', async () => {

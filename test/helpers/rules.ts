@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { repoRoot } from './fixtures.js';
-import { rulesFile } from './alerting.js';
+import { findBinary, repoRoot } from './fixtures.js';
+import { rulesFile, tempDir } from './alerting.js';
 
 export interface Rule {
   record?: string;
@@ -93,4 +94,20 @@ export function unitTestFileWithLabel(file: string, name: string, value: string)
     })),
   }));
   return stringify({ ...document, tests }, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/**
+ * `promtool test rules` on a unit test file's text, written to a temporary directory (its `rule_files` must be
+ * absolute): what promtool printed, and its exit status.
+ */
+export function promtoolTestRules(text: string): { output: string; status: number | null } {
+  const dir = tempDir('vfio-unit-test-');
+  try {
+    const file = path.join(dir.dir, 'unit-test.yml');
+    writeFileSync(file, text);
+    const result = spawnSync(findBinary('promtool'), ['test', 'rules', file], { encoding: 'utf8' });
+    return { output: result.stdout + result.stderr, status: result.status };
+  } finally {
+    dir.remove();
+  }
 }
