@@ -31,7 +31,7 @@ describe('the headroom trend of check and the status page', () => {
     const unitTest = {
       rule_files: [rulesFile],
       evaluation_interval: '15s',
-      group_eval_order: ['vfio.recording', 'vfio.starts', 'vfio.capacity', 'vfio.alerts'],
+      group_eval_order: ['vfio.recording', 'vfio.starts', 'vfio.alerts'],
       tests: [
         {
           interval: '15s',

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { valueFlags } from '../src/cli/flags.js';
 import { allCollectors } from '../src/collectors/index.js';
 import { repoRoot } from './helpers/fixtures.js';
+import { ruleGroups } from './helpers/rules.js';
 
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 
@@ -22,6 +23,24 @@ describe('README', () => {
     expect(names.size).toBeGreaterThan(40);
     const undocumented = [...names].filter((name) => !readme.includes(`\`${name}\``));
     expect(undocumented).toEqual([]);
+  });
+
+  it('lists every rule group with its interval and every alert in the group that holds it', () => {
+    const table = new Map(
+      [...readme.matchAll(/^\| (`vfio\.[^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)].flatMap(([, groups, interval, alerts]) =>
+        [...groups!.matchAll(/`(vfio\.[a-z.]+)`/g)].map(([, group]) => [group!, { interval: interval!.trim(), alerts: alerts! }] as const),
+      ),
+    );
+    for (const group of ruleGroups()) {
+      const row = table.get(group.name);
+      expect(row, group.name).toBeDefined();
+      if (group.interval) expect(row!.interval, group.name).toBe(group.interval);
+      else expect(row!.interval, group.name).toContain('evaluation_interval');
+      // The 1-minute groups' row says what they watch in words; the others name their alerts.
+      if (!row!.alerts.includes('`Vfio')) continue;
+      for (const rule of group.rules) if (rule.alert) expect(row!.alerts, group.name).toContain(`\`${rule.alert}\``);
+    }
+    expect([...table.keys()].sort()).toEqual(ruleGroups().map((group) => group.name).sort());
   });
 
   it('shows the join with prometheus-pve-exporter that its promtool test checks', () => {

@@ -362,11 +362,12 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
   },
   {
     name: 'vfio.starts',
-    interval: '2m30s',
+    interval: '5m',
     comment: `
-      What the start of a stopped VM leaves, and the memory passthrough VMs pin. Evaluated every 2m30s, which
-      divides the 5 minutes the alerts hold: an alert fires 5 minutes after its condition is first seen, as at
-      1 minute, and is seen up to 2m30s later. Nothing evaluated more often reads these series.`,
+      What the start of a stopped VM leaves, and the memory passthrough VMs pin now and after a reboot: host
+      headroom, VM configs and which VMs run. Evaluated every 5 minutes, the time its alerts hold: an alert fires
+      5 minutes after its condition is first seen, as at 1 minute, and is seen up to 5 minutes later. The alerts
+      that read these series are in this group, evaluated after them; no rule of another group reads them.`,
     rules: [
       section('what starts and pinned memory draw on'),
       {
@@ -538,16 +539,7 @@ export function ruleGroups(config: MixinConfig): RuleGroup[] {
             {{ range $i, $vm := printf "vfio_vm_info{instance=%q,job=%q} and on (instance, job, vmid) (vfio_vm_passthrough_devices{instance=%q,job=%q} > 0) and on (instance, job, vmid) (vfio_vm_running{instance=%q,job=%q} == 1)" $labels.instance $labels.job $labels.instance $labels.job $labels.instance $labels.job | query | sortByLabel "vmid" }}{{ if $i }}, {{ end }}VM {{ $vm.Labels.vmid }} ({{ $vm.Labels.name }}){{ end }}.`,
         },
       },
-    ],
-  },
-  {
-    name: 'vfio.capacity',
-    interval: '5m',
-    comment: `
-      Whether a host can hold the memory its passthrough VMs pin, after a reboot: VM configs and the set of
-      running and on-boot VMs, which change when someone edits or starts a VM. Both alerts hold for 5 minutes,
-      one evaluation, and read what vfio.starts records.`,
-    rules: [
+      section('pinned memory after a reboot'),
       {
         alert: 'VfioPassthroughMemoryOvercommitted',
         expr: 'vfio:host_passthrough_memory_committed_bytes > vfio:host_passthrough_memory_capacity_bytes',

@@ -180,7 +180,7 @@ export function drainTests(): string {
   const body = {
     rule_files: ['../vfio.rules.yml'],
     evaluation_interval: `${evaluationSeconds}s`,
-    group_eval_order: ['vfio.recording', 'vfio.starts', 'vfio.capacity', 'vfio.alerts'],
+    group_eval_order: ['vfio.recording', 'vfio.starts', 'vfio.alerts'],
     tests: [
       {
         name: 'fast and slow drains, and busy but healthy hosts',

@@ -39,9 +39,13 @@ const datasourceVariable = (): dashboard.DatasourceVariableBuilder =>
     .multi(false)
     .description('Prometheus that scrapes the vfio-exporters');
 
-/** Per host, the devices VM configs assign whose IOMMU group is not viable, each once however many VMs name it. */
+/**
+ * Per host, the devices VM configs assign whose IOMMU group is not viable, each once however many VMs name it. Their
+ * groups come from vfio:pci_device_passthrough_info, the few devices meant for VMs, not from every device's
+ * vfio_pci_device_info.
+ */
 export const assignedDevicesInNonViableGroups = (host: string): string =>
-  `count by (instance) (group by (instance, pci_address) (vfio_pci_device_info{${host}} and on (instance, pci_address) vfio_vm_pci_device_info{${host}} and on (instance, iommu_group) (vfio_iommu_group_viable{${host}} == 0)))`;
+  `count by (instance) (group by (instance, pci_address) (vfio:pci_device_passthrough_info{${host}} and on (instance, pci_address) vfio_vm_pci_device_info{${host}} and on (instance, iommu_group) (vfio_iommu_group_viable{${host}} == 0)))`;
 
 /**
  * A multi-value variable from `label_values(selector, label)`, refreshed with the time range, with All selected
