@@ -44,8 +44,16 @@ const datasourceVariable = (): dashboard.DatasourceVariableBuilder =>
  * groups come from vfio:pci_device_passthrough_info, the few devices meant for VMs, not from every device's
  * vfio_pci_device_info.
  */
-export const assignedDevicesInNonViableGroups = (host: string): string =>
+const assignedDevicesInNonViableGroups = (host: string): string =>
   `count by (instance) (group by (instance, pci_address) (vfio:pci_device_passthrough_info{${host}} and on (instance, pci_address) vfio_vm_pci_device_info{${host}} and on (instance, iommu_group) (vfio_iommu_group_viable{${host}} == 0)))`;
+
+/**
+ * That count, 0 for every other host of `everyHost` (one series per host) once vfio.devices has recorded the devices
+ * meant for VMs: it evaluates every host at once. Before its first evaluation (rules not loaded, Prometheus just
+ * started) there is no value rather than a 0 that reads as healthy.
+ */
+export const assignedDevicesInNonViableGroupsOrNone = (host: string, everyHost: string): string =>
+  `${assignedDevicesInNonViableGroups(host)} or on (instance) (sum by (instance) (${everyHost}) * 0 and on () (count(vfio:pci_device_passthrough_info) > 0))`;
 
 /**
  * A multi-value variable from `label_values(selector, label)`, refreshed with the time range, with All selected

@@ -1,6 +1,6 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { MixinConfig } from '../config.js';
-import { assignedDevicesInNonViableGroups, dashboardBase, dashboardLink, matchers, prometheusAnnotation, variables } from './common.js';
+import { assignedDevicesInNonViableGroupsOrNone, dashboardBase, dashboardLink, matchers, prometheusAnnotation, variables } from './common.js';
 import { barGaugePanel, byName, q, row, stateTimelinePanel, statPanel, tablePanel, thresholds, timeSeriesPanel, valueMap } from './panels.js';
 
 /** grafana/vfio-fleet.json. `${host}` selects the hosts chosen in the variables, `${jobs}` every host of the chosen jobs. */
@@ -224,7 +224,7 @@ export function fleetDashboard(config: MixinConfig): dashboard.DashboardBuilder 
         min: 0,
         thresholds: thresholds('green', 1, 'red'),
         targets: [
-          q(`sort_desc(topk(${barsPerPanel}, ${assignedDevicesInNonViableGroups(host)} or on (instance) sum by (instance) (vfio_exporter_build_info{${host}}) * 0))`, '{{instance}}'),
+          q(`sort_desc(topk(${barsPerPanel}, ${assignedDevicesInNonViableGroupsOrNone(host, `vfio_exporter_build_info{${host}}`)}))`, '{{instance}}'),
         ],
       }),
     )

@@ -1,6 +1,6 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { MixinConfig } from '../config.js';
-import { assignedDevicesInNonViableGroups, dashboardBase, dashboardLink, labelVariable, matchers, prometheusAnnotation, variables } from './common.js';
+import { assignedDevicesInNonViableGroupsOrNone, dashboardBase, dashboardLink, labelVariable, matchers, prometheusAnnotation, variables } from './common.js';
 import { barGaugePanel, byName, byQuery, gaugePanel, q, regexMap, row, stateTimelinePanel, statPanel, tablePanel, thresholds, timeSeriesPanel, valueMap } from './panels.js';
 
 /** grafana/vfio-overview.json. `${host}` selects the hosts chosen in the variables, `${jobs}` every host of the chosen jobs. */
@@ -416,7 +416,7 @@ export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuild
         colorMode: 'background',
         textMode: 'value_and_name',
         targets: [
-          q(`${assignedDevicesInNonViableGroups(host)} or on (instance) sum by (instance) (vfio_iommu_enabled{${host}}) * 0`, '{{instance}}'),
+          q(`${assignedDevicesInNonViableGroupsOrNone(host, `vfio_iommu_enabled{${host}}`)}`, '{{instance}}'),
         ],
       }),
     )
