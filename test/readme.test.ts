@@ -31,7 +31,8 @@ describe('README', () => {
         [...groups!.matchAll(/`(vfio\.[a-z.]+)`/g)].map(([, group]) => [group!, { interval: interval!.trim(), alerts: alerts! }] as const),
       ),
     );
-    for (const group of ruleGroups()) {
+    const groups = ruleGroups();
+    for (const group of groups) {
       const row = table.get(group.name);
       expect(row, group.name).toBeDefined();
       if (group.interval) expect(row!.interval, group.name).toBe(group.interval);
@@ -40,7 +41,7 @@ describe('README', () => {
       if (!row!.alerts.includes('`Vfio')) continue;
       for (const rule of group.rules) if (rule.alert) expect(row!.alerts, group.name).toContain(`\`${rule.alert}\``);
     }
-    expect([...table.keys()].sort()).toEqual(ruleGroups().map((group) => group.name).sort());
+    expect([...table.keys()].sort()).toEqual(groups.map((group) => group.name).sort());
   });
 
   it('shows the join with prometheus-pve-exporter that its promtool test checks', () => {

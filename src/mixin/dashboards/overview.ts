@@ -416,7 +416,7 @@ export function overviewDashboard(config: MixinConfig): dashboard.DashboardBuild
         colorMode: 'background',
         textMode: 'value_and_name',
         targets: [
-          q(`${assignedDevicesInNonViableGroupsOrNone(host, `vfio_iommu_enabled{${host}}`)}`, '{{instance}}'),
+          q(assignedDevicesInNonViableGroupsOrNone(host, `vfio_iommu_enabled{${host}}`), '{{instance}}'),
         ],
       }),
     )
